@@ -1,0 +1,110 @@
+"""The backend seam: a handful of methods over raw vectors, and a registry by name.
+
+``Collection`` does all validation, id handling, encoding and batching; a backend stores
+unit-normalised float32 vectors with ids, texts and portable metadata, and answers exact
+cosine queries. Backends register under the entry-point group ``vecstore.backends``; the
+built-in ones are also known without installed metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from vecstore.errors import ConfigError
+from vecstore.filters import Filter
+from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord, Vectors
+
+if TYPE_CHECKING:
+    from vecstore.config import Settings
+
+ENTRY_POINT_GROUP = "vecstore.backends"
+BUILTIN_BACKENDS = {"numpy": "vecstore.adapters.numpy:NumpyBackend"}
+ALL_FILTER_OPS: frozenset[str] = frozenset(
+    "$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not $contains".split()
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can do; Collection checks against it before any I/O."""
+
+    filter_ops: frozenset[str] = ALL_FILTER_OPS
+    max_batch_size: int | None = None  # records per upsert request; None: no limit
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One store holding one collection."""
+
+    capabilities: Capabilities
+
+    def open(self, info: CollectionInfo) -> CollectionInfo:
+        """Create the collection, or check that the stored one matches ``info``."""
+
+    def upsert(self, batch: RecordBatch) -> None:
+        """Insert or wholly replace records, all or nothing."""
+
+    def query(
+        self, vectors: Vectors, top_k: int, where: Filter | None
+    ) -> list[list[Hit]]:
+        """Best ``top_k`` records per query vector, best first."""
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
+        """Records with these ids, in the order asked; unknown ids are left out."""
+
+    def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
+        """Remove records by id or by filter; unknown ids are ignored."""
+
+    def count(self, where: Filter | None = None) -> int:
+        """How many records (match the filter)."""
+
+    def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
+        """Every record, in batches."""
+
+    def describe(self) -> dict[str, Any]:
+        """Where the data lives, for ``vecstore info`` (never a secret)."""
+
+    def close(self) -> None:
+        """Release files, locks and connections."""
+
+
+BackendFactory = Callable[[str, "Settings"], Backend]
+
+
+@dataclass
+class Registry:
+    """Backend factories by name: built-ins, entry points, and ones registered at run time."""
+
+    _factories: dict[str, BackendFactory] = field(default_factory=dict)
+
+    def register(self, name: str, factory: BackendFactory) -> None:
+        self._factories[name] = factory
+
+    def names(self) -> list[str]:
+        found = set(BUILTIN_BACKENDS) | set(self._factories)
+        found |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        return sorted(found)
+
+    def factory(self, name: str) -> BackendFactory:
+        if name in self._factories:
+            return self._factories[name]
+        for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+            loaded: BackendFactory = ep.load()
+            return loaded
+        if name in BUILTIN_BACKENDS:
+            module, _, attr = BUILTIN_BACKENDS[name].partition(":")
+            builtin: BackendFactory = getattr(import_module(module), attr)
+            return builtin
+        raise ConfigError(f"unknown backend {name!r}; known: {', '.join(self.names())}")
+
+
+registry = Registry()
+
+
+def create_backend(name: str, collection: str, settings: Settings) -> Backend:
+    """Build the backend called ``name`` for ``collection``."""
+    return registry.factory(name)(collection, settings)

@@ -1,0 +1,243 @@
+"""Collection: validate, encode, batch, then hand raw vectors to a backend.
+
+No backend-specific code lives here; everything a backend receives is already checked
+(see :mod:`vecstore.validation` and :mod:`vecstore.metadata`), so a bad record fails the whole
+call before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vecstore import filters, validation
+from vecstore.adapters.base import Backend, create_backend
+from vecstore.config import Settings, load_settings
+from vecstore.encoders import Encoder, encoder_from_name
+from vecstore.errors import FilterError, InvalidInput
+from vecstore.metadata import normalize_metadata
+from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
+
+if TYPE_CHECKING:
+    from vecstore.ingest import IngestReport, Progress
+
+ENCODE_WINDOW = 8192
+"""Texts given to one ``encode()`` call: large, so the model's length sort keeps batches tight."""
+
+
+class Collection:
+    """Named records (id, text, metadata, vector) in one store, searched by cosine similarity.
+
+    The backend and encoder are objects or names; what is not given comes from ``settings``
+    (default: :func:`vecstore.config.load_settings`). Opening checks the stored model and
+    dimension and refuses a mismatch.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        backend: Backend | str | None = None,
+        encoder: Encoder | str | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        settings = settings if settings is not None else load_settings()
+        self.name = name
+        self.encoder = (
+            encoder if isinstance(encoder, Encoder) else encoder_from_name(encoder or settings.model)
+        )
+        if isinstance(backend, Backend):
+            self.backend_name = type(backend).__name__
+        else:
+            self.backend_name = backend or settings.backend
+        self.backend = (
+            backend if isinstance(backend, Backend)
+            else create_backend(self.backend_name, name, settings)
+        )
+        wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
+        self.info = self.backend.open(wanted)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        texts: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[Metadata | None] | None = None,
+        *,
+        vectors: Any = None,
+    ) -> list[str]:
+        """Insert or wholly replace records; return their ids. All or nothing."""
+        batch = self.prepare(texts, ids, metadata, vectors=vectors)
+        self.write(batch)
+        return batch.ids
+
+    def prepare(
+        self,
+        texts: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[Metadata | None] | None = None,
+        *,
+        vectors: Any = None,
+    ) -> RecordBatch:
+        """Validate and encode records into a batch, writing nothing."""
+        if texts is None and vectors is None:
+            raise InvalidInput("give texts, vectors, or both", field="texts")
+        text_list = None if texts is None else validation.as_list(texts, "texts")
+        id_list = None if ids is None else validation.as_list(ids, "ids")
+        meta_list = None if metadata is None else validation.as_list(metadata, "metadata")
+        n = len(text_list) if text_list is not None else validation.row_count(vectors)
+        validation.check_length(id_list, n, "ids")
+        validation.check_length(meta_list, n, "metadata")
+        if id_list is not None:
+            id_list = validation.check_ids(id_list)
+        if text_list is not None:
+            text_list = [
+                validation.check_text(t, validation.label(i, id_list))
+                for i, t in enumerate(text_list)
+            ]
+        metas = [
+            normalize_metadata(meta_list[i] if meta_list is not None else None,
+                               validation.label(i, id_list))
+            for i in range(n)
+        ]
+        if vectors is not None:
+            if validation.row_count(vectors) != n:
+                raise InvalidInput(f"{validation.row_count(vectors)} vectors given for {n} texts",
+                                   field="vectors")
+            matrix = validation.check_vectors(vectors, self.info.dimension, id_list)
+        else:
+            assert text_list is not None
+            matrix = self.encode(text_list)
+        if id_list is None:
+            derived = [
+                validation.derived_id(text_list[i] if text_list else None, matrix[i])
+                for i in range(n)
+            ]
+            id_list = validation.check_ids(derived)
+        stored_texts: list[str | None] = list(text_list) if text_list else [None] * n
+        return RecordBatch(id_list, matrix, stored_texts, metas)
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        """Encode texts in large windows, each one ``encode()`` call."""
+        if not texts:
+            return np.empty((0, self.info.dimension), np.float32)
+        parts = [
+            self.encoder.encode(texts[i : i + ENCODE_WINDOW])
+            for i in range(0, len(texts), ENCODE_WINDOW)
+        ]
+        out = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if out.shape != (len(texts), self.info.dimension):
+            raise InvalidInput(
+                f"encoder {self.encoder.name!r} returned shape {out.shape}, expected "
+                f"({len(texts)}, {self.info.dimension})"
+            )
+        return out
+
+    def write(self, batch: RecordBatch) -> None:
+        """Write a prepared batch, split to the backend's request limit."""
+        size = self.backend.capabilities.max_batch_size or max(len(batch), 1)
+        for i in range(0, len(batch), size):
+            if size >= len(batch):
+                self.backend.upsert(batch)
+                return
+            self.backend.upsert(
+                RecordBatch(batch.ids[i : i + size], batch.vectors[i : i + size],
+                            batch.texts[i : i + size], batch.metadata[i : i + size])
+            )
+
+    def delete(self, ids: Sequence[str] | str | None = None, *,
+               where: filters.Where = None) -> None:
+        """Delete records by id or by filter; unknown ids are not an error."""
+        node = self._filter(where)
+        if ids is None and node is None:
+            raise InvalidInput("give ids or a non-empty where filter to delete", field="ids")
+        id_list = None if ids is None else self._ids(ids)
+        self.backend.delete(id_list, node)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def query(self, query: str | Any, top_k: int = 10, *,
+              where: filters.Where = None) -> list[Hit]:
+        """The ``top_k`` records most similar to a text or a vector, best first."""
+        k = validation.check_top_k(top_k)
+        node = self._filter(where)
+        if isinstance(query, str):
+            vector = self.encode([validation.check_text(query, "query")])
+        else:
+            if np.ndim(query) != 1:
+                raise InvalidInput("a query vector must be one-dimensional", field="query")
+            vector = validation.check_vectors(query, self.info.dimension, ["query"])
+        return self.backend.query(vector, k, node)[0]
+
+    def get(self, ids: Sequence[str] | str, *, with_vectors: bool = False) -> list[StoredRecord]:
+        """Records with these ids, in the order given; unknown ids are left out."""
+        return self.backend.get(self._ids(ids), with_vectors)
+
+    def count(self, where: filters.Where = None) -> int:
+        """How many records (match ``where``)."""
+        return self.backend.count(self._filter(where))
+
+    def ingest(self, source: Iterable[dict[str, Any]] | str | Path, *, id_field: str | None = "id",
+               text_field: str = "text", metadata_fields: Sequence[str] | None = None,
+               progress: Progress | None = None) -> IngestReport:
+        """Stream records from dicts or a JSONL/CSV file into the collection (see ingest)."""
+        from vecstore.ingest import ingest
+
+        return ingest(self, source, id_field=id_field, text_field=text_field,
+                      metadata_fields=metadata_fields, progress=progress)
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, model, dimension, count and where the data lives."""
+        return {
+            "collection": self.name,
+            "backend": self.backend_name,
+            "model": self.info.model,
+            "dimension": self.info.dimension,
+            "metric": self.info.metric,
+            "count": self.count(),
+            **self.backend.describe(),
+        }
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _ids(self, ids: Sequence[str] | str) -> list[str]:
+        id_list = [ids] if isinstance(ids, str) else validation.as_list(ids, "ids")
+        for i, rid in enumerate(id_list):
+            if not isinstance(rid, str) or not rid:
+                raise InvalidInput(f"id must be a non-empty str, got {rid!r}", record=i,
+                                   field="id")
+        return id_list
+
+    def _filter(self, where: filters.Where) -> filters.Filter | None:
+        node = filters.parse(where)
+        refused = filters.operators(node) - self.backend.capabilities.filter_ops
+        if refused:
+            raise FilterError(
+                f"the {self.backend_name} backend cannot evaluate {', '.join(sorted(refused))} "
+                "exactly; rewrite the filter without it"
+            )
+        return node
+
+    def close(self) -> None:
+        """Release the backend's files, locks and connections."""
+        self.backend.close()
+
+    def __enter__(self) -> Collection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Collection({self.name!r}, backend={self.backend_name!r}, model={self.info.model!r})"
+
+
+def open_collection(name: str | None = None, *, config_file: str | Path | None = None,
+                    **overrides: Any) -> Collection:
+    """Open a collection with everything from configuration (see :mod:`vecstore.config`)."""
+    settings = load_settings(config_file, **overrides)
+    return Collection(name or settings.collection, settings=settings)

@@ -1,0 +1,128 @@
+"""Configuration: ``VECSTORE_*`` environment variables, a TOML file, keyword overrides.
+
+Precedence, highest first: keyword overrides given to :func:`load_settings` (or the CLI),
+then ``VECSTORE_*`` environment variables, then the TOML file (the path given explicitly,
+else ``vecstore.toml`` in the working directory when it exists), then the defaults below.
+Nested keys use ``__`` in the environment (``VECSTORE_NUMPY__PATH``) and tables in TOML
+(``[numpy] path = "..."``). API keys are ``SecretStr``: never shown in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from vecstore.errors import ConfigError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_COLLECTION = "default"
+DEFAULT_CONFIG_FILE = "vecstore.toml"
+BackendName = Literal["numpy", "qdrant", "chroma", "pinecone"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NumpySettings(_Section):
+    """The embedded store: one directory per collection under ``path``."""
+
+    path: Path = Path(".vecstore")
+
+
+class QdrantSettings(_Section):
+    """A server by ``url``, else local mode on ``path``, else in memory."""
+
+    url: str | None = None
+    path: Path | None = None
+    api_key: SecretStr | None = None
+
+
+class ChromaSettings(_Section):
+    """A server by ``host``/``port``, else embedded on ``path``."""
+
+    host: str | None = None
+    port: int = 8000
+    path: Path | None = None
+
+
+class PineconeSettings(_Section):
+    """The data plane of one index, by its host."""
+
+    host: str | None = None
+    api_key: SecretStr | None = None
+    namespace: str = ""
+
+
+class Settings(BaseSettings):
+    """Everything ``open_collection`` needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VECSTORE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    backend: str = "numpy"
+    collection: str = DEFAULT_COLLECTION
+    model: str = DEFAULT_MODEL
+    numpy: NumpySettings = NumpySettings()
+    qdrant: QdrantSettings = QdrantSettings()
+    chroma: ChromaSettings = ChromaSettings()
+    pinecone: PineconeSettings = PineconeSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives as the init value "file_data_" and ranks below the environment.
+        assert isinstance(init_settings, InitSettingsSource)
+        kwargs = dict(init_settings.init_kwargs)
+        file_data = kwargs.pop("file_data_", {})
+        return (
+            InitSettingsSource(settings_cls, init_kwargs=kwargs),
+            env_settings,
+            InitSettingsSource(settings_cls, init_kwargs=file_data),
+        )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from overrides, the environment and a TOML file (see module doc)."""
+    if config_file is not None:
+        file_data = _read_toml(Path(config_file))
+    elif Path(DEFAULT_CONFIG_FILE).is_file():
+        file_data = _read_toml(Path(DEFAULT_CONFIG_FILE))
+    else:
+        file_data = {}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(file_data_=file_data, **given)
+    except PydanticValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors(include_input=False)
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

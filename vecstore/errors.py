@@ -1,0 +1,118 @@
+"""The vecstore exception tree.
+
+Every error vecstore raises derives from :class:`VecstoreError`; client exceptions are
+translated at the adapter boundary (``raise ... from exc``)::
+
+    VecstoreError
+    ├── ConfigError                  bad or missing configuration
+    ├── MissingDependency            an optional extra is not installed (also ImportError)
+    ├── InvalidInput                 bad user input (also ValueError); names record and field
+    │   ├── FilterError              a malformed filter, or one a backend cannot express
+    │   ├── DuplicateId              the same id twice in one call
+    │   └── InvalidName              a collection name a store refuses
+    ├── IncompatibleCollection       opened with another model, dimension or metric
+    ├── StoreError                   the store itself failed
+    │   ├── StoreCorrupted           files on disk are truncated or damaged
+    │   ├── StoreLocked              another writer holds the collection
+    │   └── BackendError             a store client failed (``transient`` tells retry from not)
+    │       └── BackendUnavailable   connection refused, timeout, 429, 5xx (transient)
+
+``transient`` is True only for failures worth retrying.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "ConfigError",
+    "DuplicateId",
+    "FilterError",
+    "IncompatibleCollection",
+    "InvalidInput",
+    "InvalidName",
+    "MissingDependency",
+    "StoreCorrupted",
+    "StoreError",
+    "StoreLocked",
+    "VecstoreError",
+]
+
+
+class VecstoreError(Exception):
+    """Root of every error vecstore raises."""
+
+    transient: bool = False
+
+
+class ConfigError(VecstoreError):
+    """Configuration is invalid or incomplete."""
+
+
+class MissingDependency(VecstoreError, ImportError):
+    """An optional dependency is missing; the message carries the install hint."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"{package} is not installed: pip install 'vecstore[{extra}]'", name=package
+        )
+
+
+class InvalidInput(VecstoreError, ValueError):
+    """User input is invalid. ``record`` and ``field`` say where, when known."""
+
+    def __init__(
+        self, message: str, *, record: int | str | None = None, field: str | None = None
+    ) -> None:
+        where = []
+        if record is not None:
+            where.append(f"record {record!r}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        prefix = ", ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+        self.record = record
+        self.field = field
+
+
+class FilterError(InvalidInput):
+    """A filter is malformed, or uses an operator the backend cannot express exactly."""
+
+
+class DuplicateId(InvalidInput):
+    """The same id appears twice in one call."""
+
+
+class InvalidName(InvalidInput):
+    """A collection name the store refuses."""
+
+
+class IncompatibleCollection(VecstoreError):
+    """The collection was written with another model, dimension or metric."""
+
+
+class StoreError(VecstoreError):
+    """The store failed."""
+
+
+class StoreCorrupted(StoreError):
+    """Files of a collection on disk are truncated or damaged."""
+
+
+class StoreLocked(StoreError):
+    """Another writer holds the collection's lock."""
+
+
+class BackendError(StoreError):
+    """A store client failed; ``transient`` is True when a retry may succeed."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class BackendUnavailable(BackendError):
+    """The store cannot be reached or is overloaded right now (always transient)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=True)

@@ -1,0 +1,121 @@
+"""The portable metadata value set, checked once before anything is written.
+
+The rule, the same on every backend:
+
+* Values: ``str``, ``int`` within +/-2**53 (exact in every store, Pinecone keeps numbers as
+  doubles), finite ``float``, ``bool``, and non-empty lists holding one of those types
+  (all str, all int, all float or all bool; tuples are stored as lists).
+* Converted losslessly: numpy scalars (``np.int64(3)`` -> ``3``, ``np.float32(0.5)`` -> ``0.5``,
+  ``np.bool_`` -> ``bool``, ``np.str_`` -> ``str``).
+* ``None`` means "absent": the key is not stored, and ``{"$exists": false}`` matches it.
+* Refused, naming the record and the key: nested dicts, sets, bytes, datetimes and any other
+  type, NaN and infinities, empty or mixed-type lists, ints outside +/-2**53, keys that are
+  empty, not strings, start with ``$`` or ``#``, contain ``.`` or start with ``_vecstore``, and
+  metadata larger than :data:`MAX_METADATA_BYTES` once JSON-encoded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import orjson
+
+from vecstore.errors import InvalidInput
+from vecstore.records import Metadata, MetaValue, Scalar
+
+MAX_METADATA_BYTES = 40 * 1024
+"""Largest JSON-encoded metadata of one record (Pinecone's per-vector limit)."""
+MAX_SAFE_INT = 2**53
+RESERVED_KEY_PREFIX = "_vecstore"
+
+
+def _scalar(value: Any) -> Scalar | None:
+    """Return the portable form of one scalar, or None if it is not one."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value
+    return None
+
+
+def _check_scalar(value: Scalar) -> str | None:
+    """Return why a scalar is refused, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+        return f"int {value} is outside +/-2**53, the range every store keeps exactly"
+    return None
+
+
+def _value(value: Any) -> tuple[MetaValue | None, str | None]:
+    """Return (portable value, None) or (None, reason it is refused)."""
+    if isinstance(value, list | tuple):
+        if not value:
+            return None, "an empty list is not portable (Chroma refuses it); omit the key"
+        items = [_scalar(v) for v in value]
+        kinds = {type(v) for v in items}
+        if None in items or len(kinds) != 1:
+            return None, "a list must hold one type: all str, all int, all float or all bool"
+        for item in items:
+            assert item is not None
+            reason = _check_scalar(item)
+            if reason:
+                return None, f"list element {reason}"
+        return items, None  # type: ignore[return-value]
+    scalar = _scalar(value)
+    if scalar is None:
+        hint = ""
+        if isinstance(value, Mapping):
+            hint = " (nested dicts are not portable: flatten them into keys)"
+        elif hasattr(value, "isoformat"):
+            hint = " (store an ISO-8601 string or a timestamp number instead)"
+        return None, f"{type(value).__name__} is not a portable metadata value{hint}"
+    return scalar, _check_scalar(scalar)
+
+
+def check_key(key: Any, record: int | str) -> str:
+    """Return ``key`` if it is a portable metadata key, else raise InvalidInput."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"metadata key {key!r} must be a non-empty str", record=record)
+    if key[0] in "$#" or "." in key or key.startswith(RESERVED_KEY_PREFIX):
+        raise InvalidInput(
+            "keys must not start with '$', '#' or '_vecstore', nor contain '.'",
+            record=record,
+            field=f"metadata.{key}",
+        )
+    return key
+
+
+def normalize_metadata(metadata: Any, record: int | str) -> Metadata:
+    """Return a new portable metadata dict; the caller's object is never changed."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidInput(
+            f"metadata must be a dict, got {type(metadata).__name__}", record=record
+        )
+    out: Metadata = {}
+    for key, raw in metadata.items():
+        check_key(key, record)
+        if raw is None:
+            continue
+        value, reason = _value(raw)
+        if reason is not None:
+            raise InvalidInput(reason, record=record, field=f"metadata.{key}")
+        assert value is not None
+        out[key] = value
+    size = len(orjson.dumps(out))
+    if size > MAX_METADATA_BYTES:
+        raise InvalidInput(
+            f"metadata is {size} bytes as JSON, over the {MAX_METADATA_BYTES}-byte limit",
+            record=record,
+            field="metadata",
+        )
+    return out

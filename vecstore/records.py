@@ -1,0 +1,58 @@
+"""Records as they cross the seam between Collection and a backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+Scalar = str | int | float | bool
+MetaValue = Scalar | list[str] | list[int] | list[float] | list[bool]
+Metadata = dict[str, MetaValue]
+Vectors = npt.NDArray[np.float32]
+Metric = Literal["cosine"]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionInfo:
+    """What a collection was created with; opening it with anything else is refused."""
+
+    name: str
+    model: str
+    dimension: int
+    metric: Metric = "cosine"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One search result: ``score`` is cosine similarity in [-1, 1], higher is closer."""
+
+    id: str
+    score: float
+    text: str | None
+    metadata: Metadata
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as read back; ``vector`` is unit-normalised float32, when asked for."""
+
+    id: str
+    text: str | None
+    metadata: Metadata
+    vector: Vectors | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """Validated records ready to write: unique ids, unit-norm float32 (n, d) vectors."""
+
+    ids: list[str]
+    vectors: Vectors
+    texts: list[str | None]
+    metadata: list[Metadata]
+
+    def __len__(self) -> int:
+        return len(self.ids)

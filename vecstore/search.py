@@ -1,0 +1,98 @@
+"""Exact top-k inner-product search over a float32 matrix.
+
+Scores of a whole batch against a large matrix are never materialised at once: the matrix is
+read in row blocks, and after the first block each query keeps a running k-th best score, so a
+block costs one comparison pass plus a small merge instead of a full ``argpartition``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from vecstore.records import Vectors
+
+BLOCK_ROWS = 16_384
+"""Rows of the matrix scored per block: small enough for the (b, block) scores to stay in cache."""
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float32]
+
+
+def _sorted_topk(scores: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
+    """Top k of each row of ``scores``: best first, ties by lower index."""
+    n = scores.shape[1]
+    if k < n:
+        part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    else:
+        part = np.broadcast_to(np.arange(n), (scores.shape[0], n))
+    top = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -top), axis=1)
+    return np.take_along_axis(part, order, axis=1).astype(np.int64), np.take_along_axis(
+        top, order, axis=1
+    )
+
+
+def _merge(
+    qi: IntArray, idx: IntArray, sc: FloatArray, b: int, k: int
+) -> tuple[IntArray, FloatArray]:
+    """Keep the k best (idx, score) pairs for each of b queries; rows padded with -1 / -inf."""
+    order = np.lexsort((idx, -sc, qi))
+    qi, idx, sc = qi[order], idx[order], sc[order]
+    starts = np.searchsorted(qi, np.arange(b))
+    rank = np.arange(len(qi)) - starts[qi]
+    keep = rank < k
+    out_idx = np.full((b, k), -1, dtype=np.int64)
+    out_sc = np.full((b, k), -np.inf, dtype=np.float32)
+    out_idx[qi[keep], rank[keep]] = idx[keep]
+    out_sc[qi[keep], rank[keep]] = sc[keep]
+    return out_idx, out_sc
+
+
+def topk(
+    matrix: Vectors,
+    queries: Vectors,
+    k: int,
+    mask: npt.NDArray[np.bool_] | None = None,
+) -> tuple[IntArray, FloatArray]:
+    """Return (indices, scores), each (b, k'), k' = min(k, rows allowed by ``mask``).
+
+    ``queries`` is (b, d); rows of ``matrix`` where ``mask`` is False are never returned.
+    """
+    b = queries.shape[0]
+    if mask is not None:
+        rows = np.flatnonzero(mask)
+        if len(rows) < matrix.shape[0] // 2:
+            idx, sc = topk(np.ascontiguousarray(matrix[rows]), queries, k)
+            return rows[idx], sc
+    n = matrix.shape[0]
+    allowed = n if mask is None else int(mask.sum())
+    k = min(k, allowed)
+    if k == 0 or b == 0:
+        return np.empty((b, 0), np.int64), np.empty((b, 0), np.float32)
+    best_idx = np.full((b, k), -1, dtype=np.int64)
+    best_sc = np.full((b, k), -np.inf, dtype=np.float32)
+    threshold = np.full(b, -np.inf, dtype=np.float32)
+    for start in range(0, n, BLOCK_ROWS):
+        block = matrix[start : start + BLOCK_ROWS]
+        scores = queries @ block.T
+        if mask is not None:
+            scores[:, ~mask[start : start + BLOCK_ROWS]] = -np.inf
+        if start == 0:
+            kk = min(k, block.shape[0])
+            part, top = _sorted_topk(scores, kk)
+            best_idx[:, :kk], best_sc[:, :kk] = part, top
+        else:
+            # Strictly better than the k-th best: an equal score here has a higher index.
+            qi, col = np.nonzero(scores > threshold[:, None])
+            if len(qi) == 0:
+                continue
+            cand_sc = scores[qi, col]
+            keep = best_idx >= 0
+            all_q = np.concatenate([np.nonzero(keep)[0], qi])
+            all_i = np.concatenate([best_idx[keep], col + start])
+            all_s = np.concatenate([best_sc[keep], cand_sc])
+            best_idx, best_sc = _merge(all_q, all_i, all_s, b, k)
+        threshold = np.where(best_idx[:, -1] >= 0, best_sc[:, -1], -np.inf).astype(np.float32)
+    # k <= allowed rows, so the k best are all real (finite) scores.
+    return best_idx, best_sc

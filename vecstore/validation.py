@@ -1,0 +1,120 @@
+"""Checks on user input, done once in Collection before anything reaches a backend.
+
+Decisions (also in the README):
+
+* Texts must be ``str`` with at least one non-space character: an empty text has no meaning to
+  embed, so it is refused rather than stored as noise.
+* Ids are non-empty ``str``, kept exactly as given. When none are given, a record's id is derived
+  from its text (``blake2b`` hex of the UTF-8 text; of the vector bytes when there is no text), so
+  a re-run of the same job writes the same ids and never duplicates.
+* The same id twice in one call is an error (:class:`~vecstore.errors.DuplicateId`) naming both
+  positions: a silent "last wins" would hide a bug in the caller's data.
+* Vectors are finite, non-zero, of the collection's dimension; stored unit-normalised as float32.
+  The caller's arrays are never modified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from vecstore.errors import DuplicateId, InvalidInput
+from vecstore.records import Vectors
+
+ID_DIGEST_BYTES = 16
+
+
+def label(index: int, ids: Sequence[str] | None) -> int | str:
+    """How an error names a record: the caller's id when there is one, else its position."""
+    if ids is not None and index < len(ids) and isinstance(ids[index], str):
+        return ids[index]
+    return index
+
+
+def as_list(values: Any, what: str) -> list[Any]:
+    """A list from any iterable but a bare str or bytes (a common slip for a one-item list)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+        raise InvalidInput(f"{what} must be a list, got {type(values).__name__}", field=what)
+    return list(values)
+
+
+def row_count(vectors: Any) -> int:
+    """Number of rows of an array-like of vectors, without copying it."""
+    shape = getattr(vectors, "shape", None)
+    if shape is not None:
+        return int(shape[0]) if len(shape) > 1 else 1
+    return len(as_list(vectors, "vectors"))
+
+
+def check_length(values: Sequence[Any] | None, n: int, what: str) -> None:
+    """Raise unless ``values`` is None or has ``n`` items."""
+    if values is not None and len(values) != n:
+        raise InvalidInput(f"{len(values)} {what} given for {n} records", field=what)
+
+
+def check_text(text: Any, record: int | str) -> str:
+    """Return a valid text or raise naming the record."""
+    if not isinstance(text, str):
+        raise InvalidInput(f"text must be a str, got {type(text).__name__}", record=record,
+                           field="text")
+    if not text.strip():
+        raise InvalidInput("text is empty or whitespace only", record=record, field="text")
+    return text
+
+
+def check_ids(ids: Sequence[Any]) -> list[str]:
+    """Return the ids if each is a non-empty str and none repeats."""
+    seen: dict[str, int] = {}
+    for i, rid in enumerate(ids):
+        if not isinstance(rid, str) or not rid:
+            raise InvalidInput(f"id must be a non-empty str, got {rid!r}", record=i, field="id")
+        if rid in seen:
+            raise DuplicateId(
+                f"appears at positions {seen[rid]} and {i} of one call; ids must be unique",
+                record=rid, field="id",
+            )
+        seen[rid] = i
+    return list(ids)
+
+
+def derived_id(text: str | None, vector: Vectors | None) -> str:
+    """The deterministic id of a record given without one."""
+    payload = text.encode() if text is not None else np.ascontiguousarray(vector).tobytes()
+    return hashlib.blake2b(payload, digest_size=ID_DIGEST_BYTES).hexdigest()
+
+
+def check_vectors(vectors: Any, dimension: int, ids: Sequence[str] | None) -> Vectors:
+    """Return a new (n, dimension) float32 array of unit rows, or raise naming the record."""
+    try:
+        arr = np.array(vectors, dtype=np.float32, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"vectors are not a numeric array: {exc}", field="vectors") from exc
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2 or arr.shape[1] != dimension:
+        raise InvalidInput(
+            f"vectors have shape {np.shape(vectors)}; this collection needs (n, {dimension})",
+            field="vectors",
+        )
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        bad = int(np.flatnonzero(~finite)[0])
+        raise InvalidInput("vector has NaN or infinite values", record=label(bad, ids),
+                           field="vector")
+    norms = np.linalg.norm(arr.astype(np.float64), axis=1)
+    if not (norms > 0).all():
+        bad = int(np.flatnonzero(norms <= 0)[0])
+        raise InvalidInput("vector is zero: it has no direction, so no cosine",
+                           record=label(bad, ids), field="vector")
+    arr /= norms[:, None].astype(np.float32)
+    return arr
+
+
+def check_top_k(top_k: Any) -> int:
+    """Return ``top_k`` if it is a positive int."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k <= 0:
+        raise InvalidInput(f"top_k must be a positive int, got {top_k!r}", field="top_k")
+    return int(top_k)
