@@ -82,12 +82,20 @@ class SentenceTransformerEncoder:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
                 raise MissingDependency("sentence-transformers", "model") from exc
+            from transformers.utils import logging as hf_logging
+
             location = self._location()
+            # transformers draws a "Loading weights" bar on every load: noise in a job's log.
+            bar_was_on = hf_logging.is_progress_bar_enabled()
+            hf_logging.disable_progress_bar()
             try:
                 self._model = SentenceTransformer(location, device="cpu")
             except (OSError, ValueError) as exc:
                 kind = "path" if Path(location).exists() else "name"
                 raise ConfigError(f"cannot load model {kind} {location!r}: {exc}") from exc
+            finally:
+                if bar_was_on:
+                    hf_logging.enable_progress_bar()
         return self._model
 
     @property

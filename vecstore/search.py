@@ -54,6 +54,8 @@ def topk(
     queries: Vectors,
     k: int,
     mask: npt.NDArray[np.bool_] | None = None,
+    *,
+    block_rows: int = BLOCK_ROWS,
 ) -> tuple[IntArray, FloatArray]:
     """Return (indices, scores), each (b, k'), k' = min(k, rows allowed by ``mask``).
 
@@ -63,7 +65,7 @@ def topk(
     if mask is not None:
         rows = np.flatnonzero(mask)
         if len(rows) < matrix.shape[0] // 2:
-            idx, sc = topk(np.ascontiguousarray(matrix[rows]), queries, k)
+            idx, sc = topk(np.ascontiguousarray(matrix[rows]), queries, k, block_rows=block_rows)
             return rows[idx], sc
     n = matrix.shape[0]
     allowed = n if mask is None else int(mask.sum())
@@ -73,11 +75,11 @@ def topk(
     best_idx = np.full((b, k), -1, dtype=np.int64)
     best_sc = np.full((b, k), -np.inf, dtype=np.float32)
     threshold = np.full(b, -np.inf, dtype=np.float32)
-    for start in range(0, n, BLOCK_ROWS):
-        block = matrix[start : start + BLOCK_ROWS]
+    for start in range(0, n, block_rows):
+        block = matrix[start : start + block_rows]
         scores = queries @ block.T
         if mask is not None:
-            scores[:, ~mask[start : start + BLOCK_ROWS]] = -np.inf
+            scores[:, ~mask[start : start + block_rows]] = -np.inf
         if start == 0:
             kk = min(k, block.shape[0])
             part, top = _sorted_topk(scores, kk)

@@ -1,0 +1,41 @@
+"""The NumPy reference store against the shared contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_collection as build
+from vecstore.collection import Collection
+from vecstore.testing.conformance import (
+    BadInputContract,
+    CrudContract,
+    FilterContract,
+    IdContract,
+    MakeCollection,
+    MetadataContract,
+    ReplaceContract,
+    ScoreContract,
+)
+
+
+@pytest.fixture
+def make_collection(tmp_path: Path) -> Iterator[MakeCollection]:
+    opened: list[Collection] = []
+
+    def make(name: str) -> Collection:
+        opened.append(build(tmp_path, name))
+        return opened[-1]
+
+    yield make
+    for col in opened:
+        col.close()
+
+
+class TestNumpyContract(
+    CrudContract, IdContract, ReplaceContract, ScoreContract, FilterContract, MetadataContract,
+    BadInputContract,
+):
+    pass

@@ -1,0 +1,209 @@
+"""The NumPy store on disk: persistence, atomic commits, one writer, damage, names, compaction."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import make_collection
+from vecstore import (
+    IncompatibleCollection,
+    InvalidName,
+    StoreCorrupted,
+    StoreLocked,
+)
+from vecstore.adapters import numpy as numpy_store
+from vecstore.adapters import numpy_files
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_round_trip_across_processes(store_path: Path) -> None:
+    col = make_collection(store_path)
+    col.upsert(["first text", "second text"], ids=["a", "b"],
+               metadata=[{"topic": "x", "tags": ["p", "q"]}, {"year": 2020}])
+    col.close()
+    script = textwrap.dedent(f"""
+        from tests.conftest import make_collection
+        from pathlib import Path
+        col = make_collection(Path({str(store_path)!r}))
+        print([(r.id, r.text, r.metadata) for r in col.get(["a", "b"])])
+        print(col.query("first text", top_k=1)[0].id)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out == ["[('a', 'first text', {'topic': 'x', 'tags': ['p', 'q']}), "
+                   "('b', 'second text', {'year': 2020})]", "a"]
+
+
+def test_vectors_are_memory_mapped_float32(store_path: Path) -> None:
+    col = make_collection(store_path)
+    col.upsert(["some text"], ids=["a"])
+    col.close()
+    col = make_collection(store_path)
+    seg = col.backend._segments[0]  # type: ignore[attr-defined]
+    assert isinstance(seg.data.vectors, np.memmap) and seg.data.vectors.dtype == np.float32
+    col.close()
+
+
+def test_reader_sees_other_writers_commits(store_path: Path) -> None:
+    writer = make_collection(store_path)
+    reader = make_collection(store_path)
+    writer.upsert(["one"], ids=["1"])
+    assert reader.count() == 1
+    writer.upsert(["two"], ids=["2"])
+    assert [r.id for r in reader.get(["1", "2"])] == ["1", "2"]
+    writer.close()
+    reader.close()
+
+
+def test_second_writer_is_refused(store_path: Path) -> None:
+    first = make_collection(store_path)
+    first.upsert(["held"], ids=["h"])
+    second = make_collection(store_path)
+    with pytest.raises(StoreLocked, match="another process"):
+        second.upsert(["blocked"], ids=["b"])
+    assert second.count() == 1
+    first.close()
+    second.upsert(["now fine"], ids=["b"])
+    assert second.count() == 2
+    second.close()
+
+
+def test_second_writer_in_another_process_is_refused(store_path: Path) -> None:
+    first = make_collection(store_path)
+    first.upsert(["held"], ids=["h"])
+    script = textwrap.dedent(f"""
+        from tests.conftest import make_collection
+        from pathlib import Path
+        from vecstore import StoreLocked
+        col = make_collection(Path({str(store_path)!r}))
+        try:
+            col.upsert(["x"], ids=["x"])
+        except StoreLocked as exc:
+            print("locked:", exc)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    assert out.startswith("locked:")
+    first.close()
+
+
+def test_crash_before_commit_keeps_previous_state(store_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    col = make_collection(store_path)
+    col.upsert(["before"], ids=["a"], metadata=[{"v": 1}])
+
+    def crash(*args: object) -> None:
+        raise OSError("simulated crash before the manifest is replaced")
+
+    monkeypatch.setattr(numpy_files, "write_manifest", crash)
+    with pytest.raises(OSError):
+        col.upsert(["after", "new"], ids=["a", "b"], metadata=[{"v": 2}, None])
+    monkeypatch.undo()
+    col.close()
+    col = make_collection(store_path)
+    assert col.count() == 1 and col.get(["a"])[0].metadata == {"v": 1}
+    col.upsert(["third"], ids=["c"])  # the next writer removes the crashed write's debris
+    names = {p.name.split(".")[0] for p in (store_path / "test").glob("seg-*")}
+    listed = {s["name"] for s in json.loads((store_path / "test/manifest.json").read_text())[
+        "segments"]}
+    assert names == listed
+    col.close()
+
+
+def test_sigkill_during_writes_leaves_a_consistent_store(store_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        from tests.conftest import make_collection
+        from pathlib import Path
+        col = make_collection(Path({str(store_path)!r}))
+        print("ready", flush=True)
+        for i in range(100000):
+            col.upsert([f"text {{i}} {{j}}" for j in range(50)],
+                       ids=[f"{{i}}-{{j}}" for j in range(50)],
+                       metadata=[{{"batch": i}}] * 50)
+    """)
+    for delay in (0.3, 0.7, 1.1):
+        with subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True) as proc:
+            assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+            time.sleep(delay)
+            os.kill(proc.pid, signal.SIGKILL)
+        col = make_collection(store_path)
+        n = col.count()
+        assert n > 0 and n % 50 == 0, n
+        batches = n // 50
+        assert col.count({"batch": {"$lt": batches}}) == n
+        sample = col.get([f"{batches - 1}-49", f"{batches}-0"])
+        assert [r.id for r in sample] == [f"{batches - 1}-49"]
+        col.close()
+
+
+@pytest.mark.parametrize("damage", ["truncate_npy", "garble_npy", "garble_json",
+                                    "truncate_json", "garble_manifest", "remove_npy",
+                                    "manifest_not_object"])
+def test_damaged_files_raise_store_corrupted(store_path: Path, damage: str) -> None:
+    col = make_collection(store_path)
+    col.upsert(["some text", "more text"], ids=["a", "b"])
+    col.close()
+    directory = store_path / "test"
+    npy = next(directory.glob("seg-*.npy"))
+    js = npy.with_suffix(".json")
+    manifest = directory / "manifest.json"
+    if damage == "truncate_npy":
+        npy.write_bytes(npy.read_bytes()[:100])
+    elif damage == "garble_npy":
+        npy.write_bytes(b"\x00" * npy.stat().st_size)
+    elif damage == "garble_json":
+        js.write_bytes(b"{" * js.stat().st_size)
+    elif damage == "truncate_json":
+        js.write_bytes(js.read_bytes()[:-5])
+    elif damage == "garble_manifest":
+        manifest.write_text("{not json")
+    elif damage == "remove_npy":
+        npy.unlink()
+    else:
+        manifest.write_text("[1, 2]")
+    with pytest.raises(StoreCorrupted) as info:
+        make_collection(store_path)
+    assert str(directory) in str(info.value)
+
+
+def test_other_model_or_dimension_is_refused(store_path: Path) -> None:
+    col = make_collection(store_path, dim=32)
+    col.upsert(["text"], ids=["a"])
+    col.close()
+    with pytest.raises(IncompatibleCollection, match="hash:32"):
+        make_collection(store_path, dim=16)
+
+
+@pytest.mark.parametrize("name", ["../x", "", "a/b", ".hidden", "x" * 200, "a..b", "-x", "é"])
+def test_unsafe_collection_names(store_path: Path, name: str) -> None:
+    with pytest.raises(InvalidName):
+        make_collection(store_path, name=name)
+    assert not store_path.exists()
+
+
+def test_compaction_bounds_segments_and_keeps_records(store_path: Path) -> None:
+    col = make_collection(store_path)
+    for i in range(40):
+        col.upsert([f"record {i}"], ids=[f"r{i}"], metadata=[{"i": i}])
+        col.upsert([f"record {i} again"], ids=[f"r{i // 2}"], metadata=[{"i": i}])
+    assert len(col.backend._segments) <= numpy_store.MAX_SEGMENTS  # type: ignore[attr-defined]
+    assert col.count() == 40
+    assert col.get(["r5"])[0].text == "record 11 again"
+    files = {p.name.split(".")[0] for p in (store_path / "test").glob("seg-*")}
+    assert len(files) == len(col.backend._segments)  # type: ignore[attr-defined]
+    col.close()
+    col = make_collection(store_path)
+    assert col.count() == 40 and col.get(["r39"])[0].text == "record 39"
+    col.close()

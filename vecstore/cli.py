@@ -1,0 +1,183 @@
+"""The ``vecstore`` command: the library's calls from a shell.
+
+Every command takes ``--collection NAME`` and ``--config FILE``; results print as a readable
+table, or as JSON with ``--json``. Errors print as one line on stderr with exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from vecstore.errors import InvalidInput, VecstoreError
+
+TEXT_WIDTH = 70
+
+
+def _json_arg(value: str) -> Any:
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"--where is not valid JSON: {exc}", field="where") from exc
+
+
+def _dump(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _short(text: str | None, width: int = TEXT_WIDTH) -> str:
+    if text is None:
+        return ""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line.rstrip())
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _meta(meta: dict[str, Any]) -> str:
+    return orjson.dumps(meta).decode() if meta else ""
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from vecstore.collection import open_collection
+
+    return open_collection(args.collection, config_file=args.config)
+
+
+def cmd_ingest(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    fields = [f for f in args.metadata_fields.split(",") if f] if args.metadata_fields else None
+    with _open(args) as col:
+        with tqdm(unit="rec", desc="ingest", disable=None, file=sys.stderr) as bar:
+            report = col.ingest(args.path, id_field=args.id_field or None,
+                                text_field=args.text_field, metadata_fields=fields,
+                                progress=bar.update)
+    if args.json:
+        _dump(report.as_dict())
+    else:
+        _table(["read", "written", "seconds", "records/s"],
+               [[str(report.read), str(report.written), f"{report.duration_s:.2f}",
+                 f"{report.records_per_s:.1f}"]])
+
+
+def cmd_query(args: argparse.Namespace) -> None:
+    where = _json_arg(args.where) if args.where else None
+    with _open(args) as col:
+        hits = col.query(args.text, top_k=args.top_k, where=where)
+    if args.json:
+        _dump([{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata}
+               for h in hits])
+        return
+    _table(["#", "score", "id", "text", "metadata"],
+           [[str(i), f"{h.score:.4f}", h.id, _short(h.text), _meta(h.metadata)]
+            for i, h in enumerate(hits, 1)])
+
+
+def cmd_get(args: argparse.Namespace) -> None:
+    with _open(args) as col:
+        records = col.get(args.ids, with_vectors=args.vectors)
+    if args.json:
+        _dump([{"id": r.id, "text": r.text, "metadata": r.metadata,
+                **({"vector": r.vector.tolist()} if r.vector is not None else {})}
+               for r in records])
+        return
+    _table(["id", "text", "metadata"], [[r.id, _short(r.text), _meta(r.metadata)]
+                                        for r in records])
+
+
+def cmd_delete(args: argparse.Namespace) -> None:
+    where = _json_arg(args.where) if args.where else None
+    with _open(args) as col:
+        before = col.count()
+        col.delete(args.ids or None, where=where)
+        deleted = before - col.count()
+    if args.json:
+        _dump({"deleted": deleted})
+    else:
+        print(f"deleted {deleted} record(s)")
+
+
+def cmd_count(args: argparse.Namespace) -> None:
+    where = _json_arg(args.where) if args.where else None
+    with _open(args) as col:
+        n = col.count(where)
+    if args.json:
+        _dump({"count": n})
+    else:
+        print(n)
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    with _open(args) as col:
+        info = col.describe()
+    if args.json:
+        _dump(info)
+    else:
+        _table(["key", "value"], [[k, str(v)] for k, v in info.items()])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--collection", help="collection name (default: VECSTORE_COLLECTION)")
+    common.add_argument("--config", help="TOML configuration file (default: ./vecstore.toml)")
+    common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser = argparse.ArgumentParser(prog="vecstore", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str) -> Any:
+        p = sub.add_parser(name, parents=[common], help=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("ingest", cmd_ingest, "stream a JSONL or CSV file into the collection")
+    p.add_argument("path")
+    p.add_argument("--id-field", default="id", help="field holding the id ('' derives ids)")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--metadata-fields", help="comma-separated fields to keep (default: all)")
+    p = add("query", cmd_query, "the records most similar to a text")
+    p.add_argument("text")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--where", help="filter as JSON, e.g. '{\"year\": {\"$gte\": 2020}}'")
+    p = add("get", cmd_get, "records by id")
+    p.add_argument("ids", nargs="+")
+    p.add_argument("--vectors", action="store_true", help="include vectors (with --json)")
+    p = add("delete", cmd_delete, "delete records by id or filter")
+    p.add_argument("ids", nargs="*")
+    p.add_argument("--where", help="filter as JSON")
+    p = add("count", cmd_count, "how many records (match --where)")
+    p.add_argument("--where", help="filter as JSON")
+    add("info", cmd_info, "backend, model, dimension, count and path")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except VecstoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,308 @@
+"""The contract every backend keeps, as pytest mixins.
+
+A test module subclasses the mixins and overrides one fixture, ``make_collection``: a callable
+returning a fresh, empty :class:`~vecstore.Collection` (on the backend under test) for a name,
+with encoder ``HashEncoder(DIM)``. The NumPy store is the reference; every backend must pass
+the same tests unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vecstore.collection import Collection
+from vecstore.errors import DuplicateId, FilterError, InvalidInput
+from vecstore.filters import matches, parse
+
+DIM = 32
+MakeCollection = Callable[[str], Collection]
+
+
+def unit(*values: float, dim: int = DIM) -> np.ndarray[Any, np.dtype[np.float32]]:
+    """A vector whose first components are ``values`` (rest zero)."""
+    v = np.zeros(dim, dtype=np.float32)
+    v[: len(values)] = values
+    return v
+
+
+FILTER_RECORDS: dict[str, dict[str, Any]] = {
+    "a": {"lang": "en", "year": 2020, "score": 0.5, "tags": ["x", "y"], "ok": True},
+    "b": {"lang": "de", "year": 2021, "score": 1.5, "tags": ["y"], "ok": False},
+    "c": {"lang": "en", "year": 2022.0, "tags": ["z"], "nums": [1, 5, 9]},
+    "d": {"lang": "fr", "ok": True, "nums": [2, 3]},
+    "e": {"year": 2019, "score": -1.0},
+    "f": {"lang": "1", "year": 1},
+}
+
+# (filter, ids expected) pinned by hand: the meaning of each operator, with missing and list fields.
+FILTER_CASES: list[tuple[dict[str, Any], set[str]]] = [
+    ({"lang": "en"}, {"a", "c"}),
+    ({"lang": {"$ne": "en"}}, {"b", "d", "e", "f"}),
+    ({"year": {"$gte": 2021}}, {"b", "c"}),
+    ({"year": {"$gt": 2020, "$lt": 2022}}, {"b"}),
+    ({"year": {"$lte": 2019}}, {"e", "f"}),
+    ({"year": 2022}, {"c"}),
+    ({"lang": {"$in": ["de", "fr"]}}, {"b", "d"}),
+    ({"lang": {"$nin": ["de", "fr"]}}, {"a", "c", "e", "f"}),
+    ({"lang": {"$exists": True}}, {"a", "b", "c", "d", "f"}),
+    ({"score": {"$exists": False}}, {"c", "d", "f"}),
+    ({"tags": "y"}, {"a", "b"}),
+    ({"tags": {"$contains": "z"}}, {"c"}),
+    ({"tags": {"$ne": "y"}}, {"c", "d", "e", "f"}),
+    ({"tags": {"$in": ["x", "z"]}}, {"a", "c"}),
+    ({"tags": {"$nin": ["y"]}}, {"c", "d", "e", "f"}),
+    ({"nums": {"$gt": 8}}, {"c"}),
+    ({"nums": {"$lt": 2}}, {"c"}),
+    ({"ok": True}, {"a", "d"}),
+    ({"ok": {"$ne": True}}, {"b", "c", "e", "f"}),
+    ({"year": 1}, {"f"}),
+    ({"lang": 1}, set()),
+    ({"ok": 1}, set()),
+    ({"$or": [{"lang": "de"}, {"year": {"$lt": 2000}}]}, {"b", "f"}),
+    ({"$and": [{"lang": "en"}, {"ok": True}]}, {"a"}),
+    ({"$not": {"lang": "en"}}, {"b", "d", "e", "f"}),
+    ({"year": {"$not": {"$gte": 2020}}}, {"d", "e", "f"}),
+    ({"lang": "en", "score": {"$gt": 0}}, {"a"}),
+]
+
+
+class CrudContract:
+    """Upsert, get, delete, count and scan."""
+
+    def test_upsert_get_count(self, make_collection: MakeCollection) -> None:
+        col = make_collection("crud")
+        ids = col.upsert(["alpha text", "beta text"], ids=["1", "2"],
+                         metadata=[{"k": 1}, {"k": 2}])
+        assert ids == ["1", "2"]
+        assert col.count() == 2
+        got = col.get(["2", "missing", "1"])
+        assert [r.id for r in got] == ["2", "1"]
+        assert got[0].text == "beta text" and got[0].metadata == {"k": 2}
+
+    def test_get_with_vectors_returns_unit_vectors(self, make_collection: MakeCollection) -> None:
+        col = make_collection("vectors")
+        col.upsert(None, ids=["v"], vectors=[unit(3.0, 4.0)])
+        (rec,) = col.get(["v"], with_vectors=True)
+        assert rec.vector is not None
+        np.testing.assert_allclose(rec.vector, unit(0.6, 0.8), atol=1e-6)
+
+    def test_delete_by_ids_ignores_unknown(self, make_collection: MakeCollection) -> None:
+        col = make_collection("delete")
+        col.upsert(["one", "two", "three"], ids=["1", "2", "3"])
+        col.delete(["2", "nope"])
+        assert col.count() == 2
+        assert [r.id for r in col.get(["1", "2", "3"])] == ["1", "3"]
+        col.delete(["nope"])
+        assert col.count() == 2
+
+    def test_delete_and_count_by_filter(self, make_collection: MakeCollection) -> None:
+        col = make_collection("delwhere")
+        col.upsert(["a a", "b b", "c c"], ids=["a", "b", "c"],
+                   metadata=[{"y": 1}, {"y": 2}, {"y": 3}])
+        assert col.count({"y": {"$gte": 2}}) == 2
+        col.delete(where={"y": {"$gte": 2}})
+        assert [r.id for r in col.get(["a", "b", "c"])] == ["a"]
+
+    def test_scan_yields_every_record_once(self, make_collection: MakeCollection) -> None:
+        col = make_collection("scan")
+        ids = [f"id{i}" for i in range(25)]
+        col.upsert([f"text number {i}" for i in range(25)], ids=ids)
+        col.delete(["id3"])
+        seen = [r.id for batch in col.backend.scan(7) for r in batch]
+        assert sorted(seen) == sorted(set(ids) - {"id3"})
+        assert all(r.vector is not None for b in col.backend.scan(10) for r in b)
+
+
+class IdContract:
+    """Ids come back exactly as given; derived ids are deterministic."""
+
+    ODD_IDS = ["naïve café", "../x", "42", "with space", "x" * 600, "日本語", "a/b\\c", "-1",
+               "00000000-0000-0000-0000-000000000000"]
+
+    def test_any_string_id_round_trips(self, make_collection: MakeCollection) -> None:
+        col = make_collection("ids")
+        texts = [f"record {i}" for i in range(len(self.ODD_IDS))]
+        assert col.upsert(texts, ids=self.ODD_IDS) == self.ODD_IDS
+        assert [r.id for r in col.get(self.ODD_IDS)] == self.ODD_IDS
+        hits = col.query("record 3", top_k=len(self.ODD_IDS))
+        assert sorted(h.id for h in hits) == sorted(self.ODD_IDS)
+
+    def test_derived_ids_never_duplicate(self, make_collection: MakeCollection) -> None:
+        col = make_collection("derived")
+        first = col.upsert(["same text", "other text"])
+        second = col.upsert(["same text", "other text"])
+        assert first == second and len(set(first)) == 2
+        assert col.count() == 2
+
+
+class ReplaceContract:
+    """Upsert replaces the whole record: vector, text and metadata."""
+
+    def test_upsert_replaces_everything(self, make_collection: MakeCollection) -> None:
+        col = make_collection("replace")
+        col.upsert(["old text"], ids=["r"], metadata=[{"keep": 1, "drop": "x"}],
+                   vectors=[unit(1.0)])
+        col.upsert(["new text"], ids=["r"], metadata=[{"keep": 2}], vectors=[unit(0.0, 1.0)])
+        (rec,) = col.get(["r"])
+        assert rec.text == "new text" and rec.metadata == {"keep": 2}
+        assert col.count() == 1
+        assert col.count({"drop": {"$exists": True}}) == 0
+        (hit,) = col.query(unit(0.0, 1.0), top_k=1)
+        assert hit.id == "r" and hit.score == pytest.approx(1.0, abs=1e-5)
+
+
+class ScoreContract:
+    """Scores are cosine similarity in [-1, 1], best first."""
+
+    def test_scores_are_cosine_similarity(self, make_collection: MakeCollection) -> None:
+        col = make_collection("scores")
+        col.upsert(None, ids=["same", "diag", "orth", "opp"],
+                   vectors=[unit(2.0), unit(1.0, 1.0), unit(0.0, 3.0), unit(-1.0)])
+        hits = col.query(unit(5.0), top_k=10)
+        assert [h.id for h in hits] == ["same", "diag", "orth", "opp"]
+        expected = [1.0, 2**-0.5, 0.0, -1.0]
+        assert [h.score for h in hits] == pytest.approx(expected, abs=1e-5)
+        assert all(-1.0 <= h.score <= 1.0 for h in hits)
+
+    def test_top_k_limits_and_exceeds(self, make_collection: MakeCollection) -> None:
+        col = make_collection("topk")
+        col.upsert([f"doc {i}" for i in range(5)])
+        assert len(col.query("doc", top_k=2)) == 2
+        assert len(col.query("doc", top_k=50)) == 5
+
+    def test_empty_collection_query(self, make_collection: MakeCollection) -> None:
+        col = make_collection("empty")
+        assert col.query("anything", top_k=3) == []
+        assert col.count() == 0
+
+
+class FilterContract:
+    """Every operator means the same on every backend, missing and list fields included."""
+
+    @pytest.fixture
+    def filtered(self, make_collection: MakeCollection) -> Collection:
+        col = make_collection("filters")
+        ids = list(FILTER_RECORDS)
+        col.upsert([f"text {i}" for i in ids], ids=ids, metadata=list(FILTER_RECORDS.values()))
+        return col
+
+    @pytest.mark.parametrize(("where", "expected"), FILTER_CASES, ids=[str(c[0]) for c in FILTER_CASES])
+    def test_operator(self, filtered: Collection, where: dict[str, Any], expected: set[str]) -> None:
+        reference = {i for i, m in FILTER_RECORDS.items() if matches(parse(where), m)}
+        assert reference == expected, "the reference evaluator disagrees with the pinned meaning"
+        assert {h.id for h in filtered.query("text", top_k=100, where=where)} == expected
+        assert filtered.count(where) == len(expected)
+
+    def test_malformed_filter_is_refused_before_io(self, filtered: Collection) -> None:
+        for bad in ({"year": {"$regex": "x"}}, {"$or": []}, {"year": {"$gt": "2020"}},
+                    {"tags": ["x"]}, {"$nor": [{"a": 1}]}, {"year": {}}, {"x": {"$in": []}}):
+            with pytest.raises(FilterError):
+                filtered.query("text", where=bad)
+        assert filtered.count() == len(FILTER_RECORDS)
+
+
+class MetadataContract:
+    """Portable metadata reads back as written; the rest is refused or converted as documented."""
+
+    def test_portable_values_round_trip(self, make_collection: MakeCollection) -> None:
+        col = make_collection("meta")
+        meta = {"s": "text", "i": -7, "f": 2.5, "b": False, "ls": ["a", "b"], "li": [1, 2],
+                "lf": [0.5, 1.5], "lb": [True], "big": 2**53, "uni": "ü→∞"}
+        col.upsert(["with metadata"], ids=["m"], metadata=[meta])
+        (rec,) = col.get(["m"])
+        assert rec.metadata == meta
+        assert type(rec.metadata["i"]) is int and type(rec.metadata["b"]) is bool
+
+    def test_numpy_scalars_and_none_are_converted(self, make_collection: MakeCollection) -> None:
+        col = make_collection("metaconv")
+        col.upsert(["x y"], ids=["n"], metadata=[{"i": np.int64(3), "f": np.float32(0.5),
+                                                  "b": np.bool_(True), "gone": None}])
+        (rec,) = col.get(["n"])
+        assert rec.metadata == {"i": 3, "f": 0.5, "b": True}
+        assert col.count({"gone": {"$exists": False}}) == 1
+
+
+class BadInputContract:
+    """Bad input: a typed error naming record and field, and nothing written."""
+
+    @pytest.fixture
+    def seeded(self, make_collection: MakeCollection) -> Collection:
+        col = make_collection("bad")
+        col.upsert(["kept record"], ids=["keep"], metadata=[{"v": 1}])
+        return col
+
+    def _unchanged(self, col: Collection) -> None:
+        assert col.count() == 1
+        assert col.get(["keep"])[0].metadata == {"v": 1}
+
+    @pytest.mark.parametrize(
+        ("kwargs", "record", "field"),
+        [
+            ({"texts": ["ok", None]}, 1, "text"),
+            ({"texts": ["ok", 5]}, 1, "text"),
+            ({"texts": ["ok", "   "]}, 1, "text"),
+            ({"texts": ["ok", ""], "ids": ["p", "q"]}, "q", "text"),
+            ({"texts": ["a", "b"], "ids": ["x"]}, None, "ids"),
+            ({"texts": ["a"], "metadata": [{}, {}]}, None, "metadata"),
+            ({"texts": ["a", "b"], "ids": ["x", "x"]}, "x", "id"),
+            ({"texts": ["a", "b"], "ids": ["x", ""]}, 1, "id"),
+            ({"texts": ["a", "b"], "ids": ["x", 7]}, 1, "id"),
+            ({"texts": ["a"], "metadata": [{"n": {"nested": 1}}]}, 0, "metadata.n"),
+            ({"texts": ["a"], "metadata": [{"n": {1, 2}}]}, 0, "metadata.n"),
+            ({"texts": ["a"], "metadata": [{"n": b"raw"}]}, 0, "metadata.n"),
+            ({"texts": ["a"], "metadata": [{"n": float("nan")}]}, 0, "metadata.n"),
+            ({"texts": ["a"], "metadata": [{"n": np.float64("inf")}]}, 0, "metadata.n"),
+            ({"texts": ["a"], "metadata": [{"n": []}]}, 0, "metadata.n"),
+            ({"texts": ["a"], "metadata": [{"n": [1, "x"]}]}, 0, "metadata.n"),
+            ({"texts": ["a"], "metadata": [{"n": 2**60}]}, 0, "metadata.n"),
+            ({"texts": ["a"], "metadata": [{"n": "x" * 50_000}]}, 0, "metadata"),
+            ({"texts": ["a"], "metadata": [{"$bad": 1}]}, 0, "metadata.$bad"),
+            ({"texts": ["a"], "metadata": [{"": 1}]}, 0, None),
+            ({"texts": ["a"], "metadata": ["not a dict"]}, 0, None),
+            ({"texts": ["a", "b"], "vectors": [unit(1.0), unit(np.nan)]}, 1, "vector"),
+            ({"texts": ["a", "b"], "vectors": [unit(1.0), unit(np.inf)]}, 1, "vector"),
+            ({"texts": ["a"], "ids": ["z"], "vectors": [unit(0.0)]}, "z", "vector"),
+            ({"texts": ["a"], "vectors": [[1.0, 2.0]]}, None, "vectors"),
+            ({"texts": ["a", "b"], "vectors": [unit(1.0)]}, None, "vectors"),
+            ({"texts": "a bare string"}, None, "texts"),
+        ],
+    )
+    def test_refused_and_nothing_written(self, seeded: Collection, kwargs: dict[str, Any],
+                                         record: int | str | None, field: str | None) -> None:
+        kwargs = {"texts": None, **kwargs}
+        texts = kwargs.pop("texts")
+        # The valid records of a refused call must not land either: count stays 1.
+        with pytest.raises(InvalidInput) as info:
+            seeded.upsert(texts, **kwargs)
+        assert info.value.record == record
+        assert info.value.field == field
+        self._unchanged(seeded)
+
+    def test_duplicate_ids_is_its_own_type(self, seeded: Collection) -> None:
+        with pytest.raises(DuplicateId, match="positions 0 and 2"):
+            seeded.upsert(["a", "b", "c"], ids=["keep", "y", "keep"])
+        self._unchanged(seeded)
+
+    @pytest.mark.parametrize("top_k", [0, -1, 1.5, True, "3"])
+    def test_bad_top_k(self, seeded: Collection, top_k: Any) -> None:
+        with pytest.raises(InvalidInput) as info:
+            seeded.query("x", top_k=top_k)
+        assert info.value.field == "top_k"
+
+    @pytest.mark.parametrize(
+        "query", [unit(np.nan), unit(0.0), np.ones(DIM + 1, np.float32), np.ones((2, DIM)), "  "]
+    )
+    def test_bad_query(self, seeded: Collection, query: Any) -> None:
+        with pytest.raises(InvalidInput):
+            seeded.query(query)
+
+    def test_delete_needs_ids_or_filter(self, seeded: Collection) -> None:
+        with pytest.raises(InvalidInput):
+            seeded.delete()
+        with pytest.raises(InvalidInput):
+            seeded.delete(where={})
+        self._unchanged(seeded)
