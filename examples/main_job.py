@@ -19,8 +19,10 @@ QUERIES = [
 def main() -> int:
     with vecstore.open_collection("articles") as col:
         report = col.ingest(CORPUS, id_field="id", text_field="text")
-        print(f"ingested {report.written} records from {CORPUS.name} in {report.duration_s:.2f}s "
-              f"({col.count()} in collection {col.name!r}, model {col.info.model})")
+        print(
+            f"ingested {report.written} records from {CORPUS.name} in {report.duration_s:.2f}s "
+            f"({col.count()} in collection {col.name!r}, model {col.info.model})"
+        )
         for text, where in QUERIES:
             suffix = f"  where {where}" if where else ""
             print(f"\nquery: {text!r}{suffix}")

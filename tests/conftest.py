@@ -21,8 +21,12 @@ def store_path(tmp_path: Path) -> Path:
 
 
 def make_collection(path: Path, name: str = "test", dim: int = DIM) -> Collection:
-    return Collection(name, backend=NumpyBackend(name, path=path), encoder=HashEncoder(dim),
-                      settings=load_settings())
+    return Collection(
+        name,
+        backend=NumpyBackend(name, path=path),
+        encoder=HashEncoder(dim),
+        settings=load_settings(),
+    )
 
 
 @pytest.fixture

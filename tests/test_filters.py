@@ -14,16 +14,18 @@ from vecstore.filters import And, Compare, Exists, Not, Or, matches, operators, 
 
 KEYS = ["a", "b", "c"]
 STRS = ["x", "y", "1"]
-scalars = st.one_of(st.sampled_from(STRS), st.integers(-3, 3), st.sampled_from([-1.5, 0.0, 2.5]),
-                    st.booleans())
+scalars = st.one_of(
+    st.sampled_from(STRS), st.integers(-3, 3), st.sampled_from([-1.5, 0.0, 2.5]), st.booleans()
+)
 values = st.one_of(
     scalars,
     st.lists(st.sampled_from(STRS), min_size=1, max_size=3),
     st.lists(st.integers(-3, 3), min_size=1, max_size=3),
     st.lists(st.booleans(), min_size=1, max_size=2),
 )
-records = st.lists(st.dictionaries(st.sampled_from(KEYS), values, max_size=3), min_size=1,
-                   max_size=25)
+records = st.lists(
+    st.dictionaries(st.sampled_from(KEYS), values, max_size=3), min_size=1, max_size=25
+)
 numbers = st.one_of(st.integers(-3, 3), st.sampled_from([-1.5, 0.0, 2.5]))
 
 
@@ -31,12 +33,24 @@ def leaf() -> st.SearchStrategy[dict[str, Any]]:
     key = st.sampled_from(KEYS)
     return st.one_of(
         st.builds(lambda k, v: {k: v}, key, scalars),
-        st.builds(lambda k, op, v: {k: {op: v}}, key, st.sampled_from(["$eq", "$ne", "$contains"]),
-                  scalars),
-        st.builds(lambda k, op, v: {k: {op: v}}, key, st.sampled_from(["$gt", "$gte", "$lt",
-                                                                       "$lte"]), numbers),
-        st.builds(lambda k, op, v: {k: {op: v}}, key, st.sampled_from(["$in", "$nin"]),
-                  st.lists(scalars, min_size=1, max_size=3)),
+        st.builds(
+            lambda k, op, v: {k: {op: v}},
+            key,
+            st.sampled_from(["$eq", "$ne", "$contains"]),
+            scalars,
+        ),
+        st.builds(
+            lambda k, op, v: {k: {op: v}},
+            key,
+            st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
+            numbers,
+        ),
+        st.builds(
+            lambda k, op, v: {k: {op: v}},
+            key,
+            st.sampled_from(["$in", "$nin"]),
+            st.lists(scalars, min_size=1, max_size=3),
+        ),
         st.builds(lambda k, v: {k: {"$exists": v}}, key, st.booleans()),
     )
 
@@ -54,8 +68,9 @@ filters = st.recursive(
 
 @settings(max_examples=400, deadline=None)
 @given(records, filters)
-def test_vectorised_evaluation_equals_reference(metas: list[dict[str, Any]],
-                                                where: dict[str, Any]) -> None:
+def test_vectorised_evaluation_equals_reference(
+    metas: list[dict[str, Any]], where: dict[str, Any]
+) -> None:
     node = parse(where)
     assert node is not None
     mask = ColumnIndex(metas).evaluate(node)
@@ -63,13 +78,20 @@ def test_vectorised_evaluation_equals_reference(metas: list[dict[str, Any]],
 
 
 def test_parse_builds_tree() -> None:
-    node = parse({"lang": "en", "year": {"$gte": 2020, "$lt": 2024},
-                  "$or": [{"a": {"$exists": False}}, {"$not": {"b": {"$in": [1, 2]}}}]})
-    assert node == And((
-        Compare("lang", "$eq", "en"),
-        And((Compare("year", "$gte", 2020), Compare("year", "$lt", 2024))),
-        Or((Exists("a", False), Not(Compare("b", "$in", (1, 2))))),
-    ))
+    node = parse(
+        {
+            "lang": "en",
+            "year": {"$gte": 2020, "$lt": 2024},
+            "$or": [{"a": {"$exists": False}}, {"$not": {"b": {"$in": [1, 2]}}}],
+        }
+    )
+    assert node == And(
+        (
+            Compare("lang", "$eq", "en"),
+            And((Compare("year", "$gte", 2020), Compare("year", "$lt", 2024))),
+            Or((Exists("a", False), Not(Compare("b", "$in", (1, 2))))),
+        )
+    )
     assert operators(node) == {"$and", "$eq", "$gte", "$lt", "$or", "$exists", "$not", "$in"}
 
 

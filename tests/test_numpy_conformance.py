@@ -35,7 +35,12 @@ def make_collection(tmp_path: Path) -> Iterator[MakeCollection]:
 
 
 class TestNumpyContract(
-    CrudContract, IdContract, ReplaceContract, ScoreContract, FilterContract, MetadataContract,
+    CrudContract,
+    IdContract,
+    ReplaceContract,
+    ScoreContract,
+    FilterContract,
+    MetadataContract,
     BadInputContract,
 ):
     pass

@@ -29,8 +29,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_round_trip_across_processes(store_path: Path) -> None:
     col = make_collection(store_path)
-    col.upsert(["first text", "second text"], ids=["a", "b"],
-               metadata=[{"topic": "x", "tags": ["p", "q"]}, {"year": 2020}])
+    col.upsert(
+        ["first text", "second text"],
+        ids=["a", "b"],
+        metadata=[{"topic": "x", "tags": ["p", "q"]}, {"year": 2020}],
+    )
     col.close()
     script = textwrap.dedent(f"""
         from tests.conftest import make_collection
@@ -39,10 +42,14 @@ def test_round_trip_across_processes(store_path: Path) -> None:
         print([(r.id, r.text, r.metadata) for r in col.get(["a", "b"])])
         print(col.query("first text", top_k=1)[0].id)
     """)
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout.splitlines()
-    assert out == ["[('a', 'first text', {'topic': 'x', 'tags': ['p', 'q']}), "
-                   "('b', 'second text', {'year': 2020})]", "a"]
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == [
+        "[('a', 'first text', {'topic': 'x', 'tags': ['p', 'q']}), "
+        "('b', 'second text', {'year': 2020})]",
+        "a",
+    ]
 
 
 def test_vectors_are_memory_mapped_float32(store_path: Path) -> None:
@@ -92,14 +99,16 @@ def test_second_writer_in_another_process_is_refused(store_path: Path) -> None:
         except StoreLocked as exc:
             print("locked:", exc)
     """)
-    out = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     assert out.startswith("locked:")
     first.close()
 
 
-def test_crash_before_commit_keeps_previous_state(store_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_before_commit_keeps_previous_state(
+    store_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     col = make_collection(store_path)
     col.upsert(["before"], ids=["a"], metadata=[{"v": 1}])
 
@@ -115,8 +124,9 @@ def test_crash_before_commit_keeps_previous_state(store_path: Path,
     assert col.count() == 1 and col.get(["a"])[0].metadata == {"v": 1}
     col.upsert(["third"], ids=["c"])  # the next writer removes the crashed write's debris
     names = {p.name.split(".")[0] for p in (store_path / "test").glob("seg-*")}
-    listed = {s["name"] for s in json.loads((store_path / "test/manifest.json").read_text())[
-        "segments"]}
+    listed = {
+        s["name"] for s in json.loads((store_path / "test/manifest.json").read_text())["segments"]
+    }
     assert names == listed
     col.close()
 
@@ -133,8 +143,9 @@ def test_sigkill_during_writes_leaves_a_consistent_store(store_path: Path) -> No
                        metadata=[{{"batch": i}}] * 50)
     """)
     for delay in (0.3, 0.7, 1.1):
-        with subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
-                              stdout=subprocess.PIPE, text=True) as proc:
+        with subprocess.Popen(
+            [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True
+        ) as proc:
             assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
             time.sleep(delay)
             os.kill(proc.pid, signal.SIGKILL)
@@ -148,9 +159,18 @@ def test_sigkill_during_writes_leaves_a_consistent_store(store_path: Path) -> No
         col.close()
 
 
-@pytest.mark.parametrize("damage", ["truncate_npy", "garble_npy", "garble_json",
-                                    "truncate_json", "garble_manifest", "remove_npy",
-                                    "manifest_not_object"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "truncate_npy",
+        "garble_npy",
+        "garble_json",
+        "truncate_json",
+        "garble_manifest",
+        "remove_npy",
+        "manifest_not_object",
+    ],
+)
 def test_damaged_files_raise_store_corrupted(store_path: Path, damage: str) -> None:
     col = make_collection(store_path)
     col.upsert(["some text", "more text"], ids=["a", "b"])

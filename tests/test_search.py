@@ -10,10 +10,17 @@ from vecstore import search
 
 
 @settings(max_examples=150, deadline=None)
-@given(n=st.integers(1, 300), b=st.integers(1, 4), k=st.integers(1, 40), seed=st.integers(0, 999),
-       masked=st.booleans(), coarse=st.booleans())
-def test_topk_matches_brute_force(n: int, b: int, k: int, seed: int, masked: bool,
-                                  coarse: bool) -> None:
+@given(
+    n=st.integers(1, 300),
+    b=st.integers(1, 4),
+    k=st.integers(1, 40),
+    seed=st.integers(0, 999),
+    masked=st.booleans(),
+    coarse=st.booleans(),
+)
+def test_topk_matches_brute_force(
+    n: int, b: int, k: int, seed: int, masked: bool, coarse: bool
+) -> None:
     rng = np.random.default_rng(seed)
     matrix = rng.standard_normal((n, 6)).astype(np.float32)
     if coarse:  # many exact ties
@@ -30,4 +37,5 @@ def test_topk_matches_brute_force(n: int, b: int, k: int, seed: int, masked: boo
         np.testing.assert_allclose(scores[q], full[q, expected], rtol=1e-5, atol=1e-5)
         # Same ids, except where float rounding reorders near-equal scores.
         assert idx[q].tolist() == expected or np.allclose(
-            np.sort(full[q, idx[q]]), np.sort(full[q, expected]), atol=1e-5)
+            np.sort(full[q, idx[q]]), np.sort(full[q, expected]), atol=1e-5
+        )

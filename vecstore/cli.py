@@ -56,48 +56,76 @@ def _open(args: argparse.Namespace) -> Any:
 
 
 def cmd_ingest(args: argparse.Namespace) -> None:
+    """Stream a file into the collection and print the run report."""
     from tqdm import tqdm
 
     fields = [f for f in args.metadata_fields.split(",") if f] if args.metadata_fields else None
     with _open(args) as col:
         with tqdm(unit="rec", desc="ingest", disable=None, file=sys.stderr) as bar:
-            report = col.ingest(args.path, id_field=args.id_field or None,
-                                text_field=args.text_field, metadata_fields=fields,
-                                progress=bar.update)
+            report = col.ingest(
+                args.path,
+                id_field=args.id_field or None,
+                text_field=args.text_field,
+                metadata_fields=fields,
+                progress=bar.update,
+            )
     if args.json:
         _dump(report.as_dict())
     else:
-        _table(["read", "written", "seconds", "records/s"],
-               [[str(report.read), str(report.written), f"{report.duration_s:.2f}",
-                 f"{report.records_per_s:.1f}"]])
+        _table(
+            ["read", "written", "seconds", "records/s"],
+            [
+                [
+                    str(report.read),
+                    str(report.written),
+                    f"{report.duration_s:.2f}",
+                    f"{report.records_per_s:.1f}",
+                ]
+            ],
+        )
 
 
 def cmd_query(args: argparse.Namespace) -> None:
+    """Print the records most similar to a text."""
     where = _json_arg(args.where) if args.where else None
     with _open(args) as col:
         hits = col.query(args.text, top_k=args.top_k, where=where)
     if args.json:
-        _dump([{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata}
-               for h in hits])
+        _dump(
+            [{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits]
+        )
         return
-    _table(["#", "score", "id", "text", "metadata"],
-           [[str(i), f"{h.score:.4f}", h.id, _short(h.text), _meta(h.metadata)]
-            for i, h in enumerate(hits, 1)])
+    _table(
+        ["#", "score", "id", "text", "metadata"],
+        [
+            [str(i), f"{h.score:.4f}", h.id, _short(h.text), _meta(h.metadata)]
+            for i, h in enumerate(hits, 1)
+        ],
+    )
 
 
 def cmd_get(args: argparse.Namespace) -> None:
+    """Print records by id."""
     with _open(args) as col:
         records = col.get(args.ids, with_vectors=args.vectors)
     if args.json:
-        _dump([{"id": r.id, "text": r.text, "metadata": r.metadata,
-                **({"vector": r.vector.tolist()} if r.vector is not None else {})}
-               for r in records])
+        _dump(
+            [
+                {
+                    "id": r.id,
+                    "text": r.text,
+                    "metadata": r.metadata,
+                    **({"vector": r.vector.tolist()} if r.vector is not None else {}),
+                }
+                for r in records
+            ]
+        )
         return
-    _table(["id", "text", "metadata"], [[r.id, _short(r.text), _meta(r.metadata)]
-                                        for r in records])
+    _table(["id", "text", "metadata"], [[r.id, _short(r.text), _meta(r.metadata)] for r in records])
 
 
 def cmd_delete(args: argparse.Namespace) -> None:
+    """Delete records by id or filter and print how many went."""
     where = _json_arg(args.where) if args.where else None
     with _open(args) as col:
         before = col.count()
@@ -110,6 +138,7 @@ def cmd_delete(args: argparse.Namespace) -> None:
 
 
 def cmd_count(args: argparse.Namespace) -> None:
+    """Print how many records match."""
     where = _json_arg(args.where) if args.where else None
     with _open(args) as col:
         n = col.count(where)
@@ -120,6 +149,7 @@ def cmd_count(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
+    """Print backend, model, dimension, count and location."""
     with _open(args) as col:
         info = col.describe()
     if args.json:
@@ -129,6 +159,7 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--collection", help="collection name (default: VECSTORE_COLLECTION)")
     common.add_argument("--config", help="TOML configuration file (default: ./vecstore.toml)")
@@ -149,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("query", cmd_query, "the records most similar to a text")
     p.add_argument("text")
     p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--where", help="filter as JSON, e.g. '{\"year\": {\"$gte\": 2020}}'")
+    p.add_argument("--where", help='filter as JSON, e.g. \'{"year": {"$gte": 2020}}\'')
     p = add("get", cmd_get, "records by id")
     p.add_argument("ids", nargs="+")
     p.add_argument("--vectors", action="store_true", help="include vectors (with --json)")

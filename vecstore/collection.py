@@ -7,7 +7,7 @@ call before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from vecstore.config import Settings, load_settings
 from vecstore.encoders import Encoder, encoder_from_name
 from vecstore.errors import FilterError, InvalidInput
 from vecstore.metadata import normalize_metadata
-from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
+from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord, Vectors
 
 if TYPE_CHECKING:
     from vecstore.ingest import IngestReport, Progress
@@ -47,14 +47,17 @@ class Collection:
         settings = settings if settings is not None else load_settings()
         self.name = name
         self.encoder = (
-            encoder if isinstance(encoder, Encoder) else encoder_from_name(encoder or settings.model)
+            encoder
+            if isinstance(encoder, Encoder)
+            else encoder_from_name(encoder or settings.model)
         )
         if isinstance(backend, Backend):
             self.backend_name = type(backend).__name__
         else:
             self.backend_name = backend or settings.backend
         self.backend = (
-            backend if isinstance(backend, Backend)
+            backend
+            if isinstance(backend, Backend)
             else create_backend(self.backend_name, name, settings)
         )
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
@@ -66,7 +69,7 @@ class Collection:
         self,
         texts: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
-        metadata: Sequence[Metadata | None] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
         vectors: Any = None,
     ) -> list[str]:
@@ -79,7 +82,7 @@ class Collection:
         self,
         texts: Sequence[str] | None = None,
         ids: Sequence[str] | None = None,
-        metadata: Sequence[Metadata | None] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
         vectors: Any = None,
     ) -> RecordBatch:
@@ -100,14 +103,16 @@ class Collection:
                 for i, t in enumerate(text_list)
             ]
         metas = [
-            normalize_metadata(meta_list[i] if meta_list is not None else None,
-                               validation.label(i, id_list))
+            normalize_metadata(
+                meta_list[i] if meta_list is not None else None, validation.label(i, id_list)
+            )
             for i in range(n)
         ]
         if vectors is not None:
             if validation.row_count(vectors) != n:
-                raise InvalidInput(f"{validation.row_count(vectors)} vectors given for {n} texts",
-                                   field="vectors")
+                raise InvalidInput(
+                    f"{validation.row_count(vectors)} vectors given for {n} texts", field="vectors"
+                )
             matrix = validation.check_vectors(vectors, self.info.dimension, id_list)
         else:
             assert text_list is not None
@@ -145,12 +150,17 @@ class Collection:
                 self.backend.upsert(batch)
                 return
             self.backend.upsert(
-                RecordBatch(batch.ids[i : i + size], batch.vectors[i : i + size],
-                            batch.texts[i : i + size], batch.metadata[i : i + size])
+                RecordBatch(
+                    batch.ids[i : i + size],
+                    batch.vectors[i : i + size],
+                    batch.texts[i : i + size],
+                    batch.metadata[i : i + size],
+                )
             )
 
-    def delete(self, ids: Sequence[str] | str | None = None, *,
-               where: filters.Where = None) -> None:
+    def delete(
+        self, ids: Sequence[str] | str | None = None, *, where: filters.Where = None
+    ) -> None:
         """Delete records by id or by filter; unknown ids are not an error."""
         node = self._filter(where)
         if ids is None and node is None:
@@ -160,8 +170,7 @@ class Collection:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def query(self, query: str | Any, top_k: int = 10, *,
-              where: filters.Where = None) -> list[Hit]:
+    def query(self, query: str | Any, top_k: int = 10, *, where: filters.Where = None) -> list[Hit]:
         """The ``top_k`` records most similar to a text or a vector, best first."""
         k = validation.check_top_k(top_k)
         node = self._filter(where)
@@ -181,14 +190,26 @@ class Collection:
         """How many records (match ``where``)."""
         return self.backend.count(self._filter(where))
 
-    def ingest(self, source: Iterable[dict[str, Any]] | str | Path, *, id_field: str | None = "id",
-               text_field: str = "text", metadata_fields: Sequence[str] | None = None,
-               progress: Progress | None = None) -> IngestReport:
+    def ingest(
+        self,
+        source: Iterable[dict[str, Any]] | str | Path,
+        *,
+        id_field: str | None = "id",
+        text_field: str = "text",
+        metadata_fields: Sequence[str] | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
         """Stream records from dicts or a JSONL/CSV file into the collection (see ingest)."""
         from vecstore.ingest import ingest
 
-        return ingest(self, source, id_field=id_field, text_field=text_field,
-                      metadata_fields=metadata_fields, progress=progress)
+        return ingest(
+            self,
+            source,
+            id_field=id_field,
+            text_field=text_field,
+            metadata_fields=metadata_fields,
+            progress=progress,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Backend, model, dimension, count and where the data lives."""
@@ -208,8 +229,7 @@ class Collection:
         id_list = [ids] if isinstance(ids, str) else validation.as_list(ids, "ids")
         for i, rid in enumerate(id_list):
             if not isinstance(rid, str) or not rid:
-                raise InvalidInput(f"id must be a non-empty str, got {rid!r}", record=i,
-                                   field="id")
+                raise InvalidInput(f"id must be a non-empty str, got {rid!r}", record=i, field="id")
         return id_list
 
     def _filter(self, where: filters.Where) -> filters.Filter | None:
@@ -233,11 +253,14 @@ class Collection:
         self.close()
 
     def __repr__(self) -> str:
-        return f"Collection({self.name!r}, backend={self.backend_name!r}, model={self.info.model!r})"
+        return (
+            f"Collection({self.name!r}, backend={self.backend_name!r}, model={self.info.model!r})"
+        )
 
 
-def open_collection(name: str | None = None, *, config_file: str | Path | None = None,
-                    **overrides: Any) -> Collection:
+def open_collection(
+    name: str | None = None, *, config_file: str | Path | None = None, **overrides: Any
+) -> Collection:
     """Open a collection with everything from configuration (see :mod:`vecstore.config`)."""
     settings = load_settings(config_file, **overrides)
     return Collection(name or settings.collection, settings=settings)

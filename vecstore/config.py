@@ -88,6 +88,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Order the sources: overrides, environment, TOML file."""
         # The TOML file arrives as the init value "file_data_" and ranks below the environment.
         assert isinstance(init_settings, InitSettingsSource)
         kwargs = dict(init_settings.init_kwargs)
@@ -119,7 +120,7 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         file_data = {}
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(file_data_=file_data, **given)
+        return Settings(file_data_=file_data, **given)  # type: ignore[call-arg]
     except PydanticValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"

@@ -49,7 +49,7 @@ class Encoder(Protocol):
 def _normalize(vectors: Any) -> Vectors:
     arr = np.asarray(vectors, dtype=np.float32).reshape(len(vectors), -1)
     norms = np.linalg.norm(arr, axis=1, keepdims=True)
-    return arr / np.where(norms > 0, norms, 1)
+    return (arr / np.where(norms > 0, norms, 1)).astype(np.float32)
 
 
 class SentenceTransformerEncoder:
@@ -87,7 +87,7 @@ class SentenceTransformerEncoder:
             location = self._location()
             # transformers draws a "Loading weights" bar on every load: noise in a job's log.
             bar_was_on = hf_logging.is_progress_bar_enabled()
-            hf_logging.disable_progress_bar()
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             try:
                 self._model = SentenceTransformer(location, device="cpu")
             except (OSError, ValueError) as exc:
@@ -95,7 +95,7 @@ class SentenceTransformerEncoder:
                 raise ConfigError(f"cannot load model {kind} {location!r}: {exc}") from exc
             finally:
                 if bar_was_on:
-                    hf_logging.enable_progress_bar()
+                    hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
         return self._model
 
     @property
@@ -109,7 +109,9 @@ class SentenceTransformerEncoder:
         long = [t for t in texts if len(t) > limit - 2]
         if not long:
             return 0
-        lengths = self.model.tokenizer(long, add_special_tokens=True, truncation=False)
+        lengths = self.model.tokenizer(
+            long, add_special_tokens=True, truncation=False, verbose=False
+        )
         return sum(len(ids) > limit for ids in lengths["input_ids"])
 
     def encode(self, texts: Sequence[str]) -> Vectors:

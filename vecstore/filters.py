@@ -126,7 +126,9 @@ def _parse_field(field: str, cond: Any, path: str) -> Filter:
     for op, operand in cond.items():
         here = f"{path}[{op!r}]"
         if not isinstance(op, str) or not op.startswith("$"):
-            raise FilterError(f"{here}: expected an operator such as $eq; nested fields are not supported")
+            raise FilterError(
+                f"{here}: expected an operator such as $eq; nested fields are not supported"
+            )
         if op in EQUALITY_OPS:
             nodes.append(Compare(field, op, _operand_scalar(operand, op, here)))  # type: ignore[arg-type]
         elif op in RANGE_OPS:

@@ -42,9 +42,11 @@ class IngestReport:
 
     @property
     def records_per_s(self) -> float:
+        """Records written per second of the run."""
         return self.written / self.duration_s if self.duration_s > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready values."""
         return {**asdict(self), "records_per_s": round(self.records_per_s, 1)}
 
 
@@ -56,8 +58,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
             try:
                 yield f"line {number}", orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                raise InvalidInput(f"not valid JSON: {exc}", record=f"{path.name} line {number}") \
-                    from exc
+                raise InvalidInput(
+                    f"not valid JSON: {exc}", record=f"{path.name} line {number}"
+                ) from exc
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, Any]]:
@@ -75,8 +78,9 @@ def read_source(source: Iterable[dict[str, Any]] | str | Path) -> Iterator[tuple
         path = Path(source)
         reader = READERS.get(path.suffix.lower())
         if reader is None:
-            raise InvalidInput(f"{path}: unknown file type; use one of {sorted(READERS)}",
-                               field="source")
+            raise InvalidInput(
+                f"{path}: unknown file type; use one of {sorted(READERS)}", field="source"
+            )
         if not path.is_file():
             raise InvalidInput(f"{path}: no such file", field="source")
         try:
@@ -87,8 +91,13 @@ def read_source(source: Iterable[dict[str, Any]] | str | Path) -> Iterator[tuple
     return ((f"record {i}", rec) for i, rec in enumerate(source))
 
 
-def _split(where: str, record: Any, id_field: str | None, text_field: str,
-           metadata_fields: Sequence[str] | None) -> tuple[str | None, Any, dict[str, Any]]:
+def _split(
+    where: str,
+    record: Any,
+    id_field: str | None,
+    text_field: str,
+    metadata_fields: Sequence[str] | None,
+) -> tuple[str | None, Any, dict[str, Any]]:
     if not isinstance(record, dict):
         raise InvalidInput(f"expected an object, got {type(record).__name__}", record=where)
     if text_field not in record:
@@ -99,8 +108,12 @@ def _split(where: str, record: Any, id_field: str | None, text_field: str,
         if isinstance(raw, int) and not isinstance(raw, bool):
             raw = str(raw)
         if not isinstance(raw, str) or not raw:
-            raise InvalidInput(f"must be a non-empty str or int, got {raw!r} (pass id_field=None "
-                               "to derive ids from the text)", record=where, field=id_field)
+            raise InvalidInput(
+                f"must be a non-empty str or int, got {raw!r} (pass id_field=None "
+                "to derive ids from the text)",
+                record=where,
+                field=id_field,
+            )
         rid = raw
     if metadata_fields is None:
         meta = {k: v for k, v in record.items() if k not in (id_field, text_field)}
@@ -109,10 +122,16 @@ def _split(where: str, record: Any, id_field: str | None, text_field: str,
     return rid, record[text_field], meta
 
 
-def ingest(collection: Collection, source: Iterable[dict[str, Any]] | str | Path, *,
-           id_field: str | None = "id", text_field: str = "text",
-           metadata_fields: Sequence[str] | None = None,
-           progress: Progress | None = None, window: int = INGEST_WINDOW) -> IngestReport:
+def ingest(
+    collection: Collection,
+    source: Iterable[dict[str, Any]] | str | Path,
+    *,
+    id_field: str | None = "id",
+    text_field: str = "text",
+    metadata_fields: Sequence[str] | None = None,
+    progress: Progress | None = None,
+    window: int = INGEST_WINDOW,
+) -> IngestReport:
     """Stream ``source`` into ``collection`` in windows; return a report."""
     started = time.perf_counter()
     records = read_source(source)
@@ -127,14 +146,12 @@ def ingest(collection: Collection, source: Iterable[dict[str, Any]] | str | Path
             break
         read += len(chunk)
         parts = [_split(w, r, id_field, text_field, metadata_fields) for w, r in chunk]
+        ids = [p[0] for p in parts]
         try:
-            batch = collection.prepare(
-                [p[1] for p in parts],
-                None if id_field is None else [p[0] for p in parts],
-                [p[2] for p in parts],
-            )
+            given = None if id_field is None else [i for i in ids if i is not None]
+            batch = collection.prepare([p[1] for p in parts], given, [p[2] for p in parts])
         except InvalidInput as exc:
-            raise _located(exc, chunk) from exc
+            raise _located(exc, chunk, ids) from exc
         collection.write(batch)
         written += len(batch)
         if progress is not None:
@@ -142,11 +159,17 @@ def ingest(collection: Collection, source: Iterable[dict[str, Any]] | str | Path
     return IngestReport(read, written, time.perf_counter() - started)
 
 
-def _located(exc: InvalidInput, chunk: list[tuple[str, Any]]) -> InvalidInput:
-    """Re-label an error about record i of a window with its place in the source."""
-    where = chunk[exc.record][0] if isinstance(exc.record, int) and exc.record < len(chunk) else None
-    if where is None:
+def _located(
+    exc: InvalidInput, chunk: list[tuple[str, Any]], ids: list[str | None]
+) -> InvalidInput:
+    """Re-label an error about one record of a window with its place in the source."""
+    if isinstance(exc.record, int) and 0 <= exc.record < len(chunk):
+        position = exc.record
+    elif isinstance(exc.record, str) and exc.record in ids:
+        position = ids.index(exc.record)
+    else:
         return exc
     message = str(exc).split(": ", 1)[-1]
-    located = type(exc)(message, record=where, field=exc.field)
-    return located
+    if ids[position] is not None:
+        message = f"{message} (id {ids[position]!r})"
+    return type(exc)(message, record=chunk[position][0], field=exc.field)

@@ -98,9 +98,7 @@ def normalize_metadata(metadata: Any, record: int | str) -> Metadata:
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
-        raise InvalidInput(
-            f"metadata must be a dict, got {type(metadata).__name__}", record=record
-        )
+        raise InvalidInput(f"metadata must be a dict, got {type(metadata).__name__}", record=record)
     out: Metadata = {}
     for key, raw in metadata.items():
         check_key(key, record)

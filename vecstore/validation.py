@@ -58,8 +58,9 @@ def check_length(values: Sequence[Any] | None, n: int, what: str) -> None:
 def check_text(text: Any, record: int | str) -> str:
     """Return a valid text or raise naming the record."""
     if not isinstance(text, str):
-        raise InvalidInput(f"text must be a str, got {type(text).__name__}", record=record,
-                           field="text")
+        raise InvalidInput(
+            f"text must be a str, got {type(text).__name__}", record=record, field="text"
+        )
     if not text.strip():
         raise InvalidInput("text is empty or whitespace only", record=record, field="text")
     return text
@@ -74,7 +75,8 @@ def check_ids(ids: Sequence[Any]) -> list[str]:
         if rid in seen:
             raise DuplicateId(
                 f"appears at positions {seen[rid]} and {i} of one call; ids must be unique",
-                record=rid, field="id",
+                record=rid,
+                field="id",
             )
         seen[rid] = i
     return list(ids)
@@ -102,13 +104,17 @@ def check_vectors(vectors: Any, dimension: int, ids: Sequence[str] | None) -> Ve
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
-        raise InvalidInput("vector has NaN or infinite values", record=label(bad, ids),
-                           field="vector")
+        raise InvalidInput(
+            "vector has NaN or infinite values", record=label(bad, ids), field="vector"
+        )
     norms = np.linalg.norm(arr.astype(np.float64), axis=1)
     if not (norms > 0).all():
         bad = int(np.flatnonzero(norms <= 0)[0])
-        raise InvalidInput("vector is zero: it has no direction, so no cosine",
-                           record=label(bad, ids), field="vector")
+        raise InvalidInput(
+            "vector is zero: it has no direction, so no cosine",
+            record=label(bad, ids),
+            field="vector",
+        )
     arr /= norms[:, None].astype(np.float32)
     return arr
 

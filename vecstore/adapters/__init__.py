@@ -1,0 +1,1 @@
+"""Backends: the seam (base), the NumPy reference store and its helpers."""

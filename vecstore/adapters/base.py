@@ -48,9 +48,7 @@ class Backend(Protocol):
     def upsert(self, batch: RecordBatch) -> None:
         """Insert or wholly replace records, all or nothing."""
 
-    def query(
-        self, vectors: Vectors, top_k: int, where: Filter | None
-    ) -> list[list[Hit]]:
+    def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
         """Best ``top_k`` records per query vector, best first."""
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
@@ -82,14 +80,17 @@ class Registry:
     _factories: dict[str, BackendFactory] = field(default_factory=dict)
 
     def register(self, name: str, factory: BackendFactory) -> None:
+        """Make ``factory`` the backend called ``name`` (overrides entry points)."""
         self._factories[name] = factory
 
     def names(self) -> list[str]:
+        """Every backend name known."""
         found = set(BUILTIN_BACKENDS) | set(self._factories)
         found |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
         return sorted(found)
 
     def factory(self, name: str) -> BackendFactory:
+        """The factory of ``name``: registered, then entry point, then built-in."""
         if name in self._factories:
             return self._factories[name]
         for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):

@@ -31,6 +31,7 @@ class _Typed:
 
     @classmethod
     def build(cls, values: Sequence[Scalar | None], vocab: dict[str, int]) -> _Typed:
+        """Type-split ``values``; strings are coded through ``vocab`` (extended)."""
         n = len(values)
         num = np.full(n, np.nan)
         code = np.full(n, _NO_CODE, dtype=np.int32)
@@ -45,6 +46,7 @@ class _Typed:
         return cls(num, code, flag)
 
     def equals_any(self, values: Sequence[Scalar], vocab: dict[str, int]) -> Mask:
+        """Slots equal to one of ``values`` (bool only equals bool, str only str)."""
         out = np.zeros(len(self.num), dtype=bool)
         nums = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
         codes = [vocab[v] for v in values if isinstance(v, str) and v in vocab]
@@ -58,6 +60,7 @@ class _Typed:
         return out
 
     def compare(self, op: str, value: float) -> Mask:
+        """Numeric slots for which ``slot op value`` holds (NaN slots never do)."""
         with np.errstate(invalid="ignore"):
             if op == "$gt":
                 return self.num > value
@@ -80,6 +83,7 @@ class Column:
 
     @classmethod
     def build(cls, metadata: Sequence[Metadata], key: str) -> Column:
+        """Build the column of ``key`` over every row (one pass, at index time)."""
         vocab: dict[str, int] = {}
         n = len(metadata)
         present = np.zeros(n, dtype=bool)
@@ -110,12 +114,14 @@ class Column:
         return out
 
     def equals_any(self, values: Sequence[Scalar]) -> Mask:
+        """Rows where some value of the key equals one of ``values``."""
         return self._any(
             self.scalars.equals_any(values, self.vocab),
             self.elements.equals_any(values, self.vocab),
         )
 
     def compare(self, op: str, value: float) -> Mask:
+        """Rows where some numeric value of the key compares true with ``value``."""
         return self._any(self.scalars.compare(op, value), self.elements.compare(op, value))
 
 
@@ -127,6 +133,7 @@ class ColumnIndex:
         self._columns: dict[str, Column] = {}
 
     def column(self, key: str) -> Column:
+        """The column of ``key``, built on first use."""
         col = self._columns.get(key)
         if col is None:
             col = self._columns[key] = Column.build(self._metadata, key)

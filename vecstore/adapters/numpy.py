@@ -154,8 +154,12 @@ class NumpyBackend:
         info = self._info
         return {
             "format": files.FORMAT_VERSION,
-            "info": {"name": info.name, "model": info.model, "dimension": info.dimension,
-                     "metric": info.metric},
+            "info": {
+                "name": info.name,
+                "model": info.model,
+                "dimension": info.dimension,
+                "metric": info.metric,
+            },
             "generation": 0,
             "segments": [],
         }
@@ -192,10 +196,13 @@ class NumpyBackend:
                 dead.setdefault(s, []).append(r)
         manifest = self._with_dead(base, dead)
         name = self._next_name(manifest)
-        data = files.SegmentData(batch.vectors, list(batch.ids), list(batch.texts),
-                                 list(batch.metadata))
-        manifest["segments"] = [*manifest["segments"],
-                                files.write_segment(self.directory, name, data)]
+        data = files.SegmentData(
+            batch.vectors, list(batch.ids), list(batch.texts), list(batch.metadata)
+        )
+        manifest["segments"] = [
+            *manifest["segments"],
+            files.write_segment(self.directory, name, data),
+        ]
         self._commit(manifest)
         self._maybe_compact()
 
@@ -282,8 +289,9 @@ class NumpyBackend:
         for s, (seg, mask) in enumerate(zip(self._segments, self._masks(where), strict=True)):
             idx, scores = topk(seg.data.vectors, vectors, top_k, mask)
             for q in range(len(vectors)):
-                found[q].extend(zip(scores[q].tolist(), [s] * idx.shape[1], idx[q].tolist(),
-                                    strict=True))
+                found[q].extend(
+                    zip(scores[q].tolist(), [s] * idx.shape[1], idx[q].tolist(), strict=True)
+                )
         out = []
         for hits in found:
             hits.sort(key=lambda h: (-h[0], h[1], h[2]))
@@ -292,8 +300,9 @@ class NumpyBackend:
 
     def _hit(self, s: int, r: int, score: float) -> Hit:
         data = self._segments[s].data
-        return Hit(data.ids[r], min(1.0, max(-1.0, score)), data.texts[r],
-                   _copy_meta(data.metadata[r]))
+        return Hit(
+            data.ids[r], min(1.0, max(-1.0, score)), data.texts[r], _copy_meta(data.metadata[r])
+        )
 
     def _record(self, s: int, r: int, with_vectors: bool) -> StoredRecord:
         data = self._segments[s].data
@@ -326,7 +335,9 @@ class NumpyBackend:
         for seg in self._segments:
             rows = np.flatnonzero(seg.alive)
             ids.extend(seg.data.ids[r] for r in rows.tolist())
-            parts.append(seg.data.vectors if len(rows) == len(seg.alive) else seg.data.vectors[rows])
+            parts.append(
+                seg.data.vectors if len(rows) == len(seg.alive) else seg.data.vectors[rows]
+            )
         if not parts:
             dim = self._info.dimension if self._info else 0
             return ids, np.empty((0, dim), np.float32)

@@ -75,8 +75,7 @@ class CrudContract:
 
     def test_upsert_get_count(self, make_collection: MakeCollection) -> None:
         col = make_collection("crud")
-        ids = col.upsert(["alpha text", "beta text"], ids=["1", "2"],
-                         metadata=[{"k": 1}, {"k": 2}])
+        ids = col.upsert(["alpha text", "beta text"], ids=["1", "2"], metadata=[{"k": 1}, {"k": 2}])
         assert ids == ["1", "2"]
         assert col.count() == 2
         got = col.get(["2", "missing", "1"])
@@ -101,8 +100,9 @@ class CrudContract:
 
     def test_delete_and_count_by_filter(self, make_collection: MakeCollection) -> None:
         col = make_collection("delwhere")
-        col.upsert(["a a", "b b", "c c"], ids=["a", "b", "c"],
-                   metadata=[{"y": 1}, {"y": 2}, {"y": 3}])
+        col.upsert(
+            ["a a", "b b", "c c"], ids=["a", "b", "c"], metadata=[{"y": 1}, {"y": 2}, {"y": 3}]
+        )
         assert col.count({"y": {"$gte": 2}}) == 2
         col.delete(where={"y": {"$gte": 2}})
         assert [r.id for r in col.get(["a", "b", "c"])] == ["a"]
@@ -120,8 +120,17 @@ class CrudContract:
 class IdContract:
     """Ids come back exactly as given; derived ids are deterministic."""
 
-    ODD_IDS = ["naïve café", "../x", "42", "with space", "x" * 600, "日本語", "a/b\\c", "-1",
-               "00000000-0000-0000-0000-000000000000"]
+    ODD_IDS = [
+        "naïve café",
+        "../x",
+        "42",
+        "with space",
+        "x" * 600,
+        "日本語",
+        "a/b\\c",
+        "-1",
+        "00000000-0000-0000-0000-000000000000",
+    ]
 
     def test_any_string_id_round_trips(self, make_collection: MakeCollection) -> None:
         col = make_collection("ids")
@@ -144,8 +153,9 @@ class ReplaceContract:
 
     def test_upsert_replaces_everything(self, make_collection: MakeCollection) -> None:
         col = make_collection("replace")
-        col.upsert(["old text"], ids=["r"], metadata=[{"keep": 1, "drop": "x"}],
-                   vectors=[unit(1.0)])
+        col.upsert(
+            ["old text"], ids=["r"], metadata=[{"keep": 1, "drop": "x"}], vectors=[unit(1.0)]
+        )
         col.upsert(["new text"], ids=["r"], metadata=[{"keep": 2}], vectors=[unit(0.0, 1.0)])
         (rec,) = col.get(["r"])
         assert rec.text == "new text" and rec.metadata == {"keep": 2}
@@ -160,8 +170,11 @@ class ScoreContract:
 
     def test_scores_are_cosine_similarity(self, make_collection: MakeCollection) -> None:
         col = make_collection("scores")
-        col.upsert(None, ids=["same", "diag", "orth", "opp"],
-                   vectors=[unit(2.0), unit(1.0, 1.0), unit(0.0, 3.0), unit(-1.0)])
+        col.upsert(
+            None,
+            ids=["same", "diag", "orth", "opp"],
+            vectors=[unit(2.0), unit(1.0, 1.0), unit(0.0, 3.0), unit(-1.0)],
+        )
         hits = col.query(unit(5.0), top_k=10)
         assert [h.id for h in hits] == ["same", "diag", "orth", "opp"]
         expected = [1.0, 2**-0.5, 0.0, -1.0]
@@ -190,16 +203,28 @@ class FilterContract:
         col.upsert([f"text {i}" for i in ids], ids=ids, metadata=list(FILTER_RECORDS.values()))
         return col
 
-    @pytest.mark.parametrize(("where", "expected"), FILTER_CASES, ids=[str(c[0]) for c in FILTER_CASES])
-    def test_operator(self, filtered: Collection, where: dict[str, Any], expected: set[str]) -> None:
+    @pytest.mark.parametrize(
+        ("where", "expected"), FILTER_CASES, ids=[str(c[0]) for c in FILTER_CASES]
+    )
+    def test_operator(
+        self, filtered: Collection, where: dict[str, Any], expected: set[str]
+    ) -> None:
         reference = {i for i, m in FILTER_RECORDS.items() if matches(parse(where), m)}
         assert reference == expected, "the reference evaluator disagrees with the pinned meaning"
         assert {h.id for h in filtered.query("text", top_k=100, where=where)} == expected
         assert filtered.count(where) == len(expected)
 
     def test_malformed_filter_is_refused_before_io(self, filtered: Collection) -> None:
-        for bad in ({"year": {"$regex": "x"}}, {"$or": []}, {"year": {"$gt": "2020"}},
-                    {"tags": ["x"]}, {"$nor": [{"a": 1}]}, {"year": {}}, {"x": {"$in": []}}):
+        bad: dict[str, Any]
+        for bad in (
+            {"year": {"$regex": "x"}},
+            {"$or": []},
+            {"year": {"$gt": "2020"}},
+            {"tags": ["x"]},
+            {"$nor": [{"a": 1}]},
+            {"year": {}},
+            {"x": {"$in": []}},
+        ):
             with pytest.raises(FilterError):
                 filtered.query("text", where=bad)
         assert filtered.count() == len(FILTER_RECORDS)
@@ -210,8 +235,18 @@ class MetadataContract:
 
     def test_portable_values_round_trip(self, make_collection: MakeCollection) -> None:
         col = make_collection("meta")
-        meta = {"s": "text", "i": -7, "f": 2.5, "b": False, "ls": ["a", "b"], "li": [1, 2],
-                "lf": [0.5, 1.5], "lb": [True], "big": 2**53, "uni": "ü→∞"}
+        meta = {
+            "s": "text",
+            "i": -7,
+            "f": 2.5,
+            "b": False,
+            "ls": ["a", "b"],
+            "li": [1, 2],
+            "lf": [0.5, 1.5],
+            "lb": [True],
+            "big": 2**53,
+            "uni": "ü→∞",
+        }
         col.upsert(["with metadata"], ids=["m"], metadata=[meta])
         (rec,) = col.get(["m"])
         assert rec.metadata == meta
@@ -219,8 +254,11 @@ class MetadataContract:
 
     def test_numpy_scalars_and_none_are_converted(self, make_collection: MakeCollection) -> None:
         col = make_collection("metaconv")
-        col.upsert(["x y"], ids=["n"], metadata=[{"i": np.int64(3), "f": np.float32(0.5),
-                                                  "b": np.bool_(True), "gone": None}])
+        col.upsert(
+            ["x y"],
+            ids=["n"],
+            metadata=[{"i": np.int64(3), "f": np.float32(0.5), "b": np.bool_(True), "gone": None}],
+        )
         (rec,) = col.get(["n"])
         assert rec.metadata == {"i": 3, "f": 0.5, "b": True}
         assert col.count({"gone": {"$exists": False}}) == 1
@@ -271,8 +309,13 @@ class BadInputContract:
             ({"texts": "a bare string"}, None, "texts"),
         ],
     )
-    def test_refused_and_nothing_written(self, seeded: Collection, kwargs: dict[str, Any],
-                                         record: int | str | None, field: str | None) -> None:
+    def test_refused_and_nothing_written(
+        self,
+        seeded: Collection,
+        kwargs: dict[str, Any],
+        record: int | str | None,
+        field: str | None,
+    ) -> None:
         kwargs = {"texts": None, **kwargs}
         texts = kwargs.pop("texts")
         # The valid records of a refused call must not land either: count stays 1.

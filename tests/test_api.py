@@ -1,0 +1,97 @@
+"""The public surface: explicit sorted __all__, no heavy imports, the registry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import vecstore
+from vecstore.adapters.base import Backend, registry
+from vecstore.adapters.numpy import NumpyBackend
+
+EXPECTED = {
+    "Backend",
+    "BackendError",
+    "BackendUnavailable",
+    "Capabilities",
+    "Collection",
+    "CollectionInfo",
+    "ConfigError",
+    "DuplicateId",
+    "Encoder",
+    "FilterError",
+    "HashEncoder",
+    "Hit",
+    "IncompatibleCollection",
+    "IngestReport",
+    "InvalidInput",
+    "InvalidName",
+    "MissingDependency",
+    "RecordBatch",
+    "SentenceTransformerEncoder",
+    "Settings",
+    "StoreCorrupted",
+    "StoreError",
+    "StoreLocked",
+    "StoredRecord",
+    "VecstoreError",
+    "load_settings",
+    "open_collection",
+    "registry",
+}
+
+
+def test_all_is_sorted_explicit_and_importable() -> None:
+    assert vecstore.__all__ == sorted(vecstore.__all__)
+    assert set(vecstore.__all__) == EXPECTED
+    for name in vecstore.__all__:
+        assert hasattr(vecstore, name)
+
+
+def test_every_error_is_a_vecstore_error() -> None:
+    for name in vecstore.__all__:
+        obj = getattr(vecstore, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, vecstore.VecstoreError)
+    assert issubclass(vecstore.MissingDependency, ImportError)
+    assert issubclass(vecstore.InvalidInput, ValueError)
+    assert vecstore.BackendUnavailable("down").transient
+    assert "pip install 'vecstore[qdrant]'" in str(
+        vecstore.MissingDependency("qdrant-client", "qdrant")
+    )
+
+
+def test_import_loads_no_torch_and_no_store_sdk() -> None:
+    heavy = (
+        "torch",
+        "sentence_transformers",
+        "transformers",
+        "chromadb",
+        "qdrant_client",
+        "pinecone",
+    )
+    code = f"import sys, vecstore; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "[]"
+
+
+def test_registry_finds_numpy_by_name_and_by_entry_point() -> None:
+    assert "numpy" in registry.names()
+    assert registry.factory("numpy") is NumpyBackend
+    assert isinstance(NumpyBackend("x", path="/nonexistent"), Backend)
+
+
+def test_third_party_backend_can_register(tmp_path: object) -> None:
+    calls = []
+
+    def factory(name: str, settings: vecstore.Settings) -> Backend:
+        calls.append(name)
+        return NumpyBackend(name, path=str(tmp_path))
+
+    registry.register("mine", factory)
+    col = vecstore.open_collection("c", backend="mine", model="hash:8")
+    col.upsert(["via a registered backend"])
+    assert calls == ["c"] and col.count() == 1
+    col.close()
