@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -39,3 +40,19 @@ def test_topk_matches_brute_force(
         assert idx[q].tolist() == expected or np.allclose(
             np.sort(full[q, idx[q]]), np.sort(full[q, expected]), atol=1e-5
         )
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_single_query_split_across_threads(masked: bool) -> None:
+    rng = np.random.default_rng(7)
+    n = search.PARALLEL_MIN_ROWS + 1234
+    matrix = np.round(rng.standard_normal((n, 8)), 1).astype(np.float32)  # ties across halves
+    q = rng.standard_normal((1, 8)).astype(np.float32)
+    mask = rng.random(n) < 0.7 if masked else None
+    idx, scores = search.topk(matrix, q, 25, mask, block_rows=1000)
+    full = (q @ matrix.T)[0]
+    if mask is not None:
+        full[~mask] = -np.inf
+    expected = np.lexsort((np.arange(n), -full))[:25]
+    np.testing.assert_allclose(scores[0], full[expected], atol=1e-5)
+    assert np.allclose(np.sort(full[idx[0]]), np.sort(full[expected]), atol=1e-5)

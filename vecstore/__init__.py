@@ -1,11 +1,13 @@
 """vecstore: one Collection API over local NumPy, Qdrant, Chroma and Pinecone vector stores.
 
-``import vecstore`` loads no store SDK and no torch; the model loads when first needed.
+``import vecstore`` loads no store SDK and no torch; the model loads when first needed, and
+pydantic-settings when configuration is first read.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from vecstore.adapters.base import Backend, Capabilities, registry
 from vecstore.collection import Collection, open_collection
-from vecstore.config import Settings, load_settings
 from vecstore.encoders import Encoder, HashEncoder, SentenceTransformerEncoder
 from vecstore.errors import (
     BackendError,
@@ -25,7 +27,21 @@ from vecstore.errors import (
 from vecstore.ingest import IngestReport
 from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord
 
+if TYPE_CHECKING:
+    from vecstore.config import Settings, load_settings
+
 __version__ = "0.1.0"
+_LAZY = {"Settings", "load_settings"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the configuration names on first use (pydantic-settings is slow to import)."""
+    if name in _LAZY:
+        from vecstore import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'vecstore' has no attribute {name!r}")
+
 
 __all__ = [
     "Backend",

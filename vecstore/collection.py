@@ -15,13 +15,13 @@ import numpy as np
 
 from vecstore import filters, validation
 from vecstore.adapters.base import Backend, create_backend
-from vecstore.config import Settings, load_settings
 from vecstore.encoders import Encoder, encoder_from_name
 from vecstore.errors import FilterError, InvalidInput
 from vecstore.metadata import normalize_metadata
 from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord, Vectors
 
 if TYPE_CHECKING:
+    from vecstore.config import Settings
     from vecstore.ingest import IngestReport, Progress
 
 ENCODE_WINDOW = 8192
@@ -44,7 +44,10 @@ class Collection:
         encoder: Encoder | str | None = None,
         settings: Settings | None = None,
     ) -> None:
-        settings = settings if settings is not None else load_settings()
+        if settings is None:
+            from vecstore.config import load_settings
+
+            settings = load_settings()
         self.name = name
         self.encoder = (
             encoder
@@ -262,5 +265,7 @@ def open_collection(
     name: str | None = None, *, config_file: str | Path | None = None, **overrides: Any
 ) -> Collection:
     """Open a collection with everything from configuration (see :mod:`vecstore.config`)."""
+    from vecstore.config import load_settings
+
     settings = load_settings(config_file, **overrides)
     return Collection(name or settings.collection, settings=settings)

@@ -22,9 +22,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from vecstore.encoders import DEFAULT_MODEL
 from vecstore.errors import ConfigError
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_COLLECTION = "default"
 DEFAULT_CONFIG_FILE = "vecstore.toml"
 BackendName = Literal["numpy", "qdrant", "chroma", "pinecone"]

@@ -18,12 +18,12 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from vecstore.config import DEFAULT_MODEL
 from vecstore.errors import ConfigError, MissingDependency
 from vecstore.records import Vectors
 
 log = logging.getLogger(__name__)
 
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODE_BATCH_SIZE = 32
 BUNDLED_MODEL_NAMES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2"})
 HASH_PREFIX = "hash:"

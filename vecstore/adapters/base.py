@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vecstore.errors import ConfigError
@@ -85,12 +84,16 @@ class Registry:
 
     def names(self) -> list[str]:
         """Every backend name known."""
+        from importlib.metadata import entry_points
+
         found = set(BUILTIN_BACKENDS) | set(self._factories)
         found |= {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
         return sorted(found)
 
     def factory(self, name: str) -> BackendFactory:
         """The factory of ``name``: registered, then entry point, then built-in."""
+        from importlib.metadata import entry_points
+
         if name in self._factories:
             return self._factories[name]
         for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
