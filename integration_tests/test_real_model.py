@@ -128,3 +128,32 @@ def test_cli_with_the_real_model(tmp_path: Path) -> None:
     hits = json.loads(proc.stdout)
     assert len(hits) == 5 and all(h["metadata"]["topic"] != "astronomy" for h in hits)
     assert all(-1 <= h["score"] <= 1 for h in hits)
+
+
+def test_paraphrases_are_the_top_pairs(tmp_path: Path, minilm: SentenceTransformerEncoder) -> None:
+    paraphrases = [
+        ("The cat is sleeping on the warm windowsill.", "A cat naps on the sunny window ledge."),
+        ("The stock market fell sharply today.", "Share prices dropped steeply this afternoon."),
+        ("He fixed the bug in the login code.", "He repaired the defect in the sign-in module."),
+        (
+            "Heavy rain flooded the village streets.",
+            "Torrential rain left the town's roads under water.",
+        ),
+    ]
+    others = [
+        "The orchestra tuned before the concert.",
+        "Tomatoes need plenty of sunlight.",
+        "The telescope found a distant galaxy.",
+        "She ran a marathon in under four hours.",
+    ]
+    col = collection(tmp_path, minilm)
+    ids = []
+    for n, (a, b) in enumerate(paraphrases):
+        ids += [f"p{n}a", f"p{n}b"]
+        col.upsert([a, b], ids=[f"p{n}a", f"p{n}b"])
+    col.upsert(others, ids=[f"o{i}" for i in range(len(others))])
+    pairs = col.similar_pairs(len(paraphrases))
+    assert {(p.a, p.b) for p in pairs} == {(f"p{n}a", f"p{n}b") for n in range(len(paraphrases))}
+    groups = col.near_duplicates(pairs[-1].score - 1e-6)
+    assert sorted(map(sorted, groups)) == [[f"p{n}a", f"p{n}b"] for n in range(len(paraphrases))]
+    col.close()

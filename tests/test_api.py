@@ -27,6 +27,7 @@ EXPECTED = {
     "InvalidInput",
     "InvalidName",
     "MissingDependency",
+    "Pair",
     "RecordBatch",
     "SentenceTransformerEncoder",
     "Settings",

@@ -127,3 +127,17 @@ def test_console_script_runs_as_a_process(env: Path, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
+
+
+def test_pairs_command(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "ingest", str(env))
+    code, out, _ = run(capsys, "pairs", "--top", "2", "--json")
+    pairs = json.loads(out)
+    assert code == 0 and len(pairs) == 2 and pairs[0]["score"] >= pairs[1]["score"]
+    assert {pairs[0]["a"], pairs[0]["b"]} <= {"1", "two", "three"}
+    code, out, _ = run(capsys, "pairs", "--threshold", "-1", "--where", '{"topic": "pets"}')
+    assert code == 0 and len(out.strip().splitlines()) == 3  # header, rule, one pair
+    code, _, err = run(capsys, "pairs", "--top", "0")
+    assert code == 1 and "top must be a positive int" in err
+    code, _, err = run(capsys, "pairs", "--threshold", "2")
+    assert code == 1 and "within [-1, 1]" in err

@@ -25,7 +25,7 @@ from vecstore.errors import (
     VecstoreError,
 )
 from vecstore.ingest import IngestReport
-from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord
+from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord
 
 if TYPE_CHECKING:
     from vecstore.config import Settings, load_settings
@@ -61,6 +61,7 @@ __all__ = [
     "InvalidInput",
     "InvalidName",
     "MissingDependency",
+    "Pair",
     "RecordBatch",
     "SentenceTransformerEncoder",
     "Settings",

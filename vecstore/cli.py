@@ -158,6 +158,41 @@ def cmd_info(args: argparse.Namespace) -> None:
         _table(["key", "value"], [[k, str(v)] for k, v in info.items()])
 
 
+def cmd_pairs(args: argparse.Namespace) -> None:
+    """Print the most similar pairs of records."""
+    from tqdm import tqdm
+
+    where = _json_arg(args.where) if args.where else None
+    with (
+        _open(args) as col,
+        tqdm(unit="tile", desc="pairs", disable=None, file=sys.stderr, leave=False) as bar,
+    ):
+
+        def tick(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        pairs = col.similar_pairs(args.top, threshold=args.threshold, where=where, progress=tick)
+        texts = {r.id: r.text for r in col.get(sorted({p.a for p in pairs} | {p.b for p in pairs}))}
+    if args.json:
+        _dump([{"a": p.a, "b": p.b, "score": p.score} for p in pairs])
+        return
+    _table(
+        ["#", "score", "a", "b", "text a", "text b"],
+        [
+            [
+                str(i),
+                f"{p.score:.4f}",
+                p.a,
+                p.b,
+                _short(texts.get(p.a), 40),
+                _short(texts.get(p.b), 40),
+            ]
+            for i, p in enumerate(pairs, 1)
+        ],
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -188,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("ids", nargs="*")
     p.add_argument("--where", help="filter as JSON")
     p = add("count", cmd_count, "how many records (match --where)")
+    p.add_argument("--where", help="filter as JSON")
+    p = add("pairs", cmd_pairs, "the most similar pairs of records (near-duplicates)")
+    p.add_argument("--top", type=int, help="how many pairs (default 10 without --threshold)")
+    p.add_argument("--threshold", type=float, help="every pair with cosine >= this")
     p.add_argument("--where", help="filter as JSON")
     add("info", cmd_info, "backend, model, dimension, count and path")
     return parser

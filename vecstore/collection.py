@@ -18,11 +18,12 @@ from vecstore.adapters.base import Backend, create_backend
 from vecstore.encoders import Encoder, encoder_from_name
 from vecstore.errors import FilterError, InvalidInput
 from vecstore.metadata import normalize_metadata
-from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord, Vectors
+from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
 
 if TYPE_CHECKING:
     from vecstore.config import Settings
     from vecstore.ingest import IngestReport, Progress
+    from vecstore.pairs import TileProgress
 
 ENCODE_WINDOW = 8192
 """Texts given to one ``encode()`` call: large, so the model's length sort keeps batches tight."""
@@ -213,6 +214,42 @@ class Collection:
             metadata_fields=metadata_fields,
             progress=progress,
         )
+
+    def similar_pairs(
+        self,
+        top: int | None = None,
+        *,
+        threshold: float | None = None,
+        where: filters.Where = None,
+        progress: TileProgress | None = None,
+    ) -> list[Pair]:
+        """The most similar pairs of records, each pair once, best first (ties by store order).
+
+        ``top`` pairs (default 10 when no threshold is given); with ``threshold``, every pair
+        scoring at or above it (the best ``top`` of those when both are given). ``where``
+        restricts both sides of each pair. Exact, and memory-bounded: see :mod:`vecstore.pairs`.
+        Fewer than two records give an empty list.
+        """
+        from vecstore.pairs import similar_pairs
+
+        return similar_pairs(self, top, threshold, self._filter(where), progress)
+
+    def near_duplicates(
+        self,
+        threshold: float,
+        *,
+        where: filters.Where = None,
+        progress: TileProgress | None = None,
+    ) -> list[list[str]]:
+        """Groups of ids linked by similarity >= ``threshold``, in store order.
+
+        Groups are connected components: a~b and b~c put a, b and c in one group even when a and
+        c score below the threshold. Records with no partner are in no group; keep the first id
+        of each group to deduplicate.
+        """
+        from vecstore.pairs import near_duplicates
+
+        return near_duplicates(self, threshold, self._filter(where), progress)
 
     def describe(self) -> dict[str, Any]:
         """Backend, model, dimension, count and where the data lives."""

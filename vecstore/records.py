@@ -36,6 +36,15 @@ class Hit:
 
 
 @dataclass(frozen=True, slots=True)
+class Pair:
+    """Two records and their cosine similarity; ``a`` comes before ``b`` in the store."""
+
+    a: str
+    b: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class StoredRecord:
     """A record as read back; ``vector`` is unit-normalised float32, when asked for."""
 

@@ -327,17 +327,22 @@ class NumpyBackend:
             for start in range(0, len(rows), batch_size):
                 yield [self._record(s, r, with_vectors) for r in rows[start : start + batch_size]]
 
-    def matrix(self) -> tuple[list[str], Vectors]:
-        """All live ids and their vectors, in one array (for whole-collection computations)."""
+    def matrix(self, where: Filter | None = None) -> tuple[list[str], Vectors]:
+        """Ids and vectors of the live records ``where`` selects, in one array.
+
+        With one segment and no filter this is the memory-mapped matrix itself, not a copy.
+        """
         self._refresh()
         ids: list[str] = []
         parts = []
-        for seg in self._segments:
-            rows = np.flatnonzero(seg.alive)
+        for seg, mask in zip(self._segments, self._masks(where), strict=True):
+            if mask is None:
+                ids.extend(seg.data.ids)
+                parts.append(seg.data.vectors)
+                continue
+            rows = np.flatnonzero(mask)
             ids.extend(seg.data.ids[r] for r in rows.tolist())
-            parts.append(
-                seg.data.vectors if len(rows) == len(seg.alive) else seg.data.vectors[rows]
-            )
+            parts.append(seg.data.vectors[rows])
         if not parts:
             dim = self._info.dimension if self._info else 0
             return ids, np.empty((0, dim), np.float32)
