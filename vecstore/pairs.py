@@ -85,25 +85,32 @@ class _Best:
         return self.floor
 
     @staticmethod
-    def _tile_bound(tile: npt.NDArray[np.float32], top: int) -> float:
+    def _tile_bound(tile: npt.NDArray[np.float32], row_max: npt.NDArray[np.float32],
+                    top: int) -> float:
         """A score at most the tile's top-th best, found without sorting the tile."""
-        if top <= tile.shape[0]:
+        if top <= len(row_max):
             # top distinct rows reach the top-th largest row maximum: top cells score >= it.
-            row_max = tile.max(axis=1)
             return float(np.partition(row_max, len(row_max) - top)[-top])
         flat = tile.ravel()
         return float(np.partition(flat, flat.size - top)[-top])
 
     def add(self, tile: npt.NDArray[np.float32], row0: int, col0: int) -> None:
         """Take the cells of ``tile`` (at row0, col0) that can still enter."""
+        # One reduction pass finds the few rows worth a look; only those are compared cell by
+        # cell. -inf marks cells on and below the diagonal.
+        row_max = tile.max(axis=1)
         cutoff = self.cutoff
         if self.top is not None and len(self.s) < self.top and tile.size > self.top:
-            cutoff = max(cutoff, self._tile_bound(tile, self.top))
-        # Ties at the cutoff are kept; the final sort orders them by index. -inf marks cells
-        # below the diagonal.
-        r, c = np.nonzero(tile >= cutoff) if cutoff > -np.inf else np.nonzero(np.isfinite(tile))
+            cutoff = max(cutoff, self._tile_bound(tile, row_max, self.top))
+        if cutoff > -np.inf:
+            rows = np.flatnonzero(row_max >= cutoff)
+            r, c = np.nonzero(tile[rows] >= cutoff)
+        else:
+            rows = np.flatnonzero(row_max > -np.inf)
+            r, c = np.nonzero(np.isfinite(tile[rows]))
         if len(r) == 0:
             return
+        r = rows[r]
         s = tile[r, c]
         if self.top is not None and len(s) > self.top:
             kth = np.partition(s, len(s) - self.top)[len(s) - self.top]
