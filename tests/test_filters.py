@@ -11,59 +11,9 @@ from hypothesis import strategies as st
 from vecstore.adapters.columns import ColumnIndex
 from vecstore.errors import FilterError
 from vecstore.filters import And, Compare, Exists, Not, Or, matches, operators, parse
+from vecstore.testing.strategies import filters, metadata
 
-KEYS = ["a", "b", "c"]
-STRS = ["x", "y", "1"]
-scalars = st.one_of(
-    st.sampled_from(STRS), st.integers(-3, 3), st.sampled_from([-1.5, 0.0, 2.5]), st.booleans()
-)
-values = st.one_of(
-    scalars,
-    st.lists(st.sampled_from(STRS), min_size=1, max_size=3),
-    st.lists(st.integers(-3, 3), min_size=1, max_size=3),
-    st.lists(st.booleans(), min_size=1, max_size=2),
-)
-records = st.lists(
-    st.dictionaries(st.sampled_from(KEYS), values, max_size=3), min_size=1, max_size=25
-)
-numbers = st.one_of(st.integers(-3, 3), st.sampled_from([-1.5, 0.0, 2.5]))
-
-
-def leaf() -> st.SearchStrategy[dict[str, Any]]:
-    key = st.sampled_from(KEYS)
-    return st.one_of(
-        st.builds(lambda k, v: {k: v}, key, scalars),
-        st.builds(
-            lambda k, op, v: {k: {op: v}},
-            key,
-            st.sampled_from(["$eq", "$ne", "$contains"]),
-            scalars,
-        ),
-        st.builds(
-            lambda k, op, v: {k: {op: v}},
-            key,
-            st.sampled_from(["$gt", "$gte", "$lt", "$lte"]),
-            numbers,
-        ),
-        st.builds(
-            lambda k, op, v: {k: {op: v}},
-            key,
-            st.sampled_from(["$in", "$nin"]),
-            st.lists(scalars, min_size=1, max_size=3),
-        ),
-        st.builds(lambda k, v: {k: {"$exists": v}}, key, st.booleans()),
-    )
-
-
-filters = st.recursive(
-    leaf(),
-    lambda inner: st.one_of(
-        st.builds(lambda cs: {"$and": cs}, st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda cs: {"$or": cs}, st.lists(inner, min_size=1, max_size=3)),
-        st.builds(lambda c: {"$not": c}, inner),
-    ),
-    max_leaves=6,
-)
+records = st.lists(metadata, min_size=1, max_size=25)
 
 
 @settings(max_examples=400, deadline=None)

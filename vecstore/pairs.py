@@ -85,8 +85,9 @@ class _Best:
         return self.floor
 
     @staticmethod
-    def _tile_bound(tile: npt.NDArray[np.float32], row_max: npt.NDArray[np.float32],
-                    top: int) -> float:
+    def _tile_bound(
+        tile: npt.NDArray[np.float32], row_max: npt.NDArray[np.float32], top: int
+    ) -> float:
         """A score at most the tile's top-th best, found without sorting the tile."""
         if top <= len(row_max):
             # top distinct rows reach the top-th largest row maximum: top cells score >= it.

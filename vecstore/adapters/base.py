@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from vecstore.config import Settings
 
 ENTRY_POINT_GROUP = "vecstore.backends"
-BUILTIN_BACKENDS = {"numpy": "vecstore.adapters.numpy:NumpyBackend"}
+BUILTIN_BACKENDS = {
+    "numpy": "vecstore.adapters.numpy:NumpyBackend",
+    "qdrant": "vecstore.adapters.qdrant:QdrantBackend",
+    "chroma": "vecstore.adapters.chroma:ChromaBackend",
+}
 ALL_FILTER_OPS: frozenset[str] = frozenset(
     "$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not $contains".split()
 )
