@@ -160,10 +160,12 @@ class HashEncoder:
     def encode(self, texts: Sequence[str]) -> Vectors:
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for row, text in enumerate(texts):
-            # The whole text is one more token, so no text maps to the zero vector.
-            for token in [*_WORD.findall(text.lower()), "\x00" + text]:
+            for token in _WORD.findall(text.lower()):
                 col, sign = self._bucket(token)
                 out[row, col] += sign
+            # The whole text adds a half: words add whole numbers, so no row can sum to zero.
+            col, sign = self._bucket("\x00" + text)
+            out[row, col] += 0.5 * sign
         return _normalize(out)
 
 

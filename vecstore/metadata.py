@@ -10,7 +10,7 @@ The rule, the same on every backend:
 * ``None`` means "absent": the key is not stored, and ``{"$exists": false}`` matches it.
 * Refused, naming the record and the key: nested dicts, sets, bytes, datetimes and any other
   type, NaN and infinities, empty or mixed-type lists, ints outside +/-2**53, keys that are
-  empty, not strings, start with ``$`` or ``#``, contain ``.`` or start with ``_vecstore``, and
+  empty, not strings, start with ``$``, ``#``, ``_vecstore`` or ``chroma:``, contain ``.``, and
   metadata larger than :data:`MAX_METADATA_BYTES` once JSON-encoded.
 """
 
@@ -29,7 +29,7 @@ from vecstore.records import Metadata, MetaValue, Scalar
 MAX_METADATA_BYTES = 40 * 1024
 """Largest JSON-encoded metadata of one record (Pinecone's per-vector limit)."""
 MAX_SAFE_INT = 2**53
-RESERVED_KEY_PREFIX = "_vecstore"
+RESERVED_KEY_PREFIXES = ("_vecstore", "chroma:")
 
 
 def _scalar(value: Any) -> Scalar | None:
@@ -84,9 +84,9 @@ def check_key(key: Any, record: int | str) -> str:
     """Return ``key`` if it is a portable metadata key, else raise InvalidInput."""
     if not isinstance(key, str) or not key:
         raise InvalidInput(f"metadata key {key!r} must be a non-empty str", record=record)
-    if key[0] in "$#" or "." in key or key.startswith(RESERVED_KEY_PREFIX):
+    if key[0] in "$#" or "." in key or key.startswith(RESERVED_KEY_PREFIXES):
         raise InvalidInput(
-            "keys must not start with '$', '#' or '_vecstore', nor contain '.'",
+            "keys must not start with '$', '#', '_vecstore' or 'chroma:', nor contain '.'",
             record=record,
             field=f"metadata.{key}",
         )

@@ -1,0 +1,129 @@
+"""The shared contract on Chroma: a real `chroma run` server, and the embedded client."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from integration_tests.servers import chroma_server, free_port
+from vecstore import BackendUnavailable, Collection, HashEncoder, InvalidName, load_settings
+from vecstore.testing.conformance import (
+    DIM,
+    BadInputContract,
+    CrudContract,
+    FilterContract,
+    IdContract,
+    MakeCollection,
+    MetadataContract,
+    ReplaceContract,
+    ScoreContract,
+)
+from vecstore.testing.congruence import check_congruence
+from vecstore.testing.strategies import filters, metadata
+
+pytest.importorskip("chromadb", reason="chromadb is not installed (vecstore[chroma])")
+
+from vecstore.adapters.chroma import ChromaBackend  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    with chroma_server(tmp_path_factory.mktemp("chroma")) as address:
+        yield address
+
+
+def server_collection(address: tuple[str, int], name: str) -> Collection:
+    s = load_settings(backend="chroma", chroma={"host": address[0], "port": address[1]})
+    return Collection(name, encoder=HashEncoder(DIM), settings=s)
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+class TestChromaServerContract(
+    CrudContract,
+    IdContract,
+    ReplaceContract,
+    ScoreContract,
+    FilterContract,
+    MetadataContract,
+    BadInputContract,
+):
+    @pytest.fixture
+    def make_collection(self, server: tuple[str, int]) -> MakeCollection:
+        return lambda name: server_collection(server, unique(name))
+
+
+class TestChromaEmbeddedContract(
+    CrudContract,
+    IdContract,
+    ReplaceContract,
+    ScoreContract,
+    FilterContract,
+    MetadataContract,
+    BadInputContract,
+):
+    @pytest.fixture
+    def make_collection(self, tmp_path: Path) -> MakeCollection:
+        s = load_settings(backend="chroma", chroma={"path": str(tmp_path / "chroma")})
+        return lambda name: Collection(name, encoder=HashEncoder(DIM), settings=s)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    metas=st.lists(metadata, min_size=1, max_size=15), where=filters, seed=st.integers(0, 10_000)
+)
+def test_server_congruent_with_numpy_reference(
+    server: tuple[str, int],
+    tmp_path_factory: pytest.TempPathFactory,
+    metas: list[dict[str, Any]],
+    where: dict[str, Any],
+    seed: int,
+) -> None:
+    from tests.conftest import make_collection as numpy_collection
+
+    reference = numpy_collection(tmp_path_factory.mktemp("ref"), "c")
+    try:
+        check_congruence(reference, server_collection(server, unique("cong")), metas, where, seed)
+    finally:
+        reference.close()
+
+
+@pytest.mark.parametrize("name", ["ab", "-abc", "abc-", "a..b", "192.168.1.1", "a/b", "x" * 513])
+def test_names_chroma_refuses(tmp_path: Path, name: str) -> None:
+    s = load_settings(backend="chroma", chroma={"path": str(tmp_path / "c")})
+    with pytest.raises(InvalidName):
+        Collection(name, encoder=HashEncoder(DIM), settings=s)
+
+
+def test_server_down_is_backend_unavailable_quickly() -> None:
+    import time
+
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable):
+        server_collection(("127.0.0.1", free_port()), "nobody-home")
+    assert time.monotonic() - started < 30
+
+
+def test_max_batch_size_is_read_at_run_time(server: tuple[str, int]) -> None:
+    col = server_collection(server, unique("big"))
+    backend = col.backend
+    assert isinstance(backend, ChromaBackend) and backend.max_batch > 1000
+    n = backend.max_batch + 25
+    col.upsert(
+        None,
+        ids=[f"r{i}" for i in range(n)],
+        vectors=HashEncoder(DIM).encode([f"t{i}" for i in range(n)]),
+    )
+    assert col.count() == n
