@@ -147,20 +147,13 @@ class Collection:
         return out
 
     def write(self, batch: RecordBatch) -> None:
-        """Write a prepared batch, split to the backend's request limit."""
-        size = self.backend.capabilities.max_batch_size or max(len(batch), 1)
-        for i in range(0, len(batch), size):
-            if size >= len(batch):
-                self.backend.upsert(batch)
-                return
-            self.backend.upsert(
-                RecordBatch(
-                    batch.ids[i : i + size],
-                    batch.vectors[i : i + size],
-                    batch.texts[i : i + size],
-                    batch.metadata[i : i + size],
-                )
-            )
+        """Write a prepared batch in one backend call.
+
+        The backend checks the whole batch, then splits it to its own request limits, so a
+        record the store cannot hold fails the call before anything is written.
+        """
+        if len(batch):
+            self.backend.upsert(batch)
 
     def delete(
         self, ids: Sequence[str] | str | None = None, *, where: filters.Where = None

@@ -49,7 +49,11 @@ class Backend(Protocol):
         """Create the collection, or check that the stored one matches ``info``."""
 
     def upsert(self, batch: RecordBatch) -> None:
-        """Insert or wholly replace records, all or nothing."""
+        """Insert or wholly replace records.
+
+        Check every record first (refuse what the store cannot hold before any write), then
+        split into requests within the store's limits.
+        """
 
     def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
         """Best ``top_k`` records per query vector, best first."""
