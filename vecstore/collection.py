@@ -65,7 +65,12 @@ class Collection:
             else create_backend(self.backend_name, name, settings)
         )
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
-        self.info = self.backend.open(wanted)
+        try:
+            self.info = self.backend.open(wanted)
+        except BaseException:
+            if not isinstance(backend, Backend):  # ours to release: files, locks, connections
+                self.backend.close()
+            raise
 
     # -- writing -------------------------------------------------------------------------------
 

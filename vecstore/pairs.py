@@ -154,7 +154,13 @@ def top_pairs(
             done += 1
             if progress is not None:
                 progress(done, total)
-    return best.i, best.j, np.clip(best.s, -1.0, 1.0)
+    i, j, s = best.i, best.j, best.s
+    if threshold is not None:
+        # Tiles compare in float32, where a threshold such as 1e-300 rounds to 0; the answer
+        # holds only scores at or above the threshold itself.
+        keep = s.astype(np.float64) >= threshold
+        i, j, s = i[keep], j[keep], s[keep]
+    return i, j, np.clip(s, -1.0, 1.0)
 
 
 def similar_pairs(

@@ -25,6 +25,7 @@ BUILTIN_BACKENDS = {
     "numpy": "vecstore.adapters.numpy:NumpyBackend",
     "qdrant": "vecstore.adapters.qdrant:QdrantBackend",
     "chroma": "vecstore.adapters.chroma:ChromaBackend",
+    "pinecone": "vecstore.adapters.pinecone:PineconeBackend",
 }
 ALL_FILTER_OPS: frozenset[str] = frozenset(
     "$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not $contains".split()

@@ -1,0 +1,216 @@
+"""The shared contract on Pinecone: the real SDK against the loopback data-plane server, and
+against the real service when PINECONE_API_KEY and VECSTORE_PINECONE__HOST are set."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from integration_tests.pinecone_server import Index, pinecone_server
+from integration_tests.servers import free_port
+from vecstore import (
+    BackendUnavailable,
+    Collection,
+    FilterError,
+    HashEncoder,
+    IncompatibleCollection,
+    InvalidInput,
+    load_settings,
+)
+from vecstore.testing.conformance import (
+    DIM,
+    BadInputContract,
+    CrudContract,
+    FilterContract,
+    IdContract,
+    MakeCollection,
+    MetadataContract,
+    ReplaceContract,
+    ScoreContract,
+    unit,
+)
+from vecstore.testing.congruence import check_congruence
+from vecstore.testing.strategies import filters, metadata
+
+pytest.importorskip("pinecone", reason="the pinecone SDK is not installed (vecstore[pinecone])")
+
+from vecstore.adapters.pinecone import pinecone_id  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[tuple[str, Index]]:
+    with pinecone_server(DIM) as served:
+        yield served
+
+
+OPENED: list[Collection] = []
+
+
+@pytest.fixture(autouse=True)
+def close_opened() -> Iterator[None]:
+    """Every collection a test opens is closed after it (each holds an HTTP client)."""
+    yield
+    while OPENED:
+        OPENED.pop().close()
+
+
+def pinecone_collection(host: str, name: str, key: str = "test-key", dim: int = DIM) -> Collection:
+    s = load_settings(backend="pinecone", pinecone={"host": host, "api_key": key})
+    OPENED.append(Collection(name, encoder=HashEncoder(dim), settings=s))
+    return OPENED[-1]
+
+
+def unique(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+class TestPineconeServerContract(
+    CrudContract,
+    IdContract,
+    ReplaceContract,
+    ScoreContract,
+    FilterContract,
+    MetadataContract,
+    BadInputContract,
+):
+    @pytest.fixture
+    def make_collection(self, server: tuple[str, Index]) -> MakeCollection:
+        return lambda name: pinecone_collection(server[0], unique(name))
+
+    LIST_ELEMENTS = (str,)  # Pinecone holds lists of strings only
+    REFUSES = ("$not around",)  # see vecstore.adapters.pinecone_filters
+
+
+@pytest.mark.skipif(
+    not (os.environ.get("PINECONE_API_KEY") and os.environ.get("VECSTORE_PINECONE__HOST")),
+    reason="no PINECONE_API_KEY and VECSTORE_PINECONE__HOST: the real service is not configured",
+)
+class TestPineconeServiceContract(CrudContract, IdContract, ReplaceContract, ScoreContract):
+    @pytest.fixture
+    def make_collection(self) -> MakeCollection:
+        host = os.environ["VECSTORE_PINECONE__HOST"]
+        key = os.environ["PINECONE_API_KEY"]
+        return lambda name: pinecone_collection(host, unique(name), key)
+
+
+def test_lists_of_numbers_are_refused_before_any_write(server: tuple[str, Index]) -> None:
+    col = pinecone_collection(server[0], unique("lists"))
+    with pytest.raises(InvalidInput) as info:
+        col.upsert(["a", "b"], ids=["ok", "bad"], metadata=[{"t": ["x"]}, {"n": [1, 2]}])
+    assert (info.value.record, info.value.field) == ("bad", "metadata.n")
+    assert col.count() == 0
+
+
+def test_oversized_metadata_and_long_ids(server: tuple[str, Index]) -> None:
+    col = pinecone_collection(server[0], unique("limits"))
+    with pytest.raises(InvalidInput) as info:
+        col.upsert(["short", "x" * 41_000 + " words"], ids=["a", "big"])
+    assert (info.value.record, info.value.field) == ("big", "text")
+    assert col.count() == 0
+    long_id, odd_id = "i" * 600, "naïve-ü"
+    col.upsert(["long id", "odd id"], ids=[long_id, odd_id])
+    assert [r.id for r in col.get([long_id, odd_id])] == [long_id, odd_id]
+    assert pinecone_id(long_id) != long_id and pinecone_id(odd_id).isascii()
+
+
+def test_batches_past_the_request_limits(server: tuple[str, Index]) -> None:
+    host, index = server
+    col = pinecone_collection(host, unique("many"))
+    n = 2500  # > 1,000 vectors per request, and the texts push bodies past 2 MB
+    before = index.requests
+    col.upsert([f"record {i} " + "pad " * 200 for i in range(n)])
+    assert col.count() == n
+    assert index.requests - before >= 3
+
+
+def test_not_around_a_range_is_refused(server: tuple[str, Index]) -> None:
+    col = pinecone_collection(server[0], unique("notrange"))
+    with pytest.raises(FilterError, match=r"\$not around \$gt"):
+        col.query("x", where={"$not": {"year": {"$gt": 2000}}})
+    # ... while $not over equality, sets and logic is pushed down exactly
+    col.upsert(["a", "b"], ids=["a", "b"], metadata=[{"y": 1}, {}])
+    assert [
+        h.id for h in col.query("a", where={"$not": {"$or": [{"y": 1}, {"z": {"$in": ["q"]}}]}})
+    ] == ["b"]
+
+
+def test_model_and_dimension_are_checked(server: tuple[str, Index]) -> None:
+    name = unique("model")
+    col = pinecone_collection(server[0], name)
+    col.upsert(["one"])
+    s = load_settings(backend="pinecone", pinecone={"host": server[0], "api_key": "k"})
+
+    class OtherModel(HashEncoder):
+        @property
+        def name(self) -> str:
+            return "other-model"
+
+    with pytest.raises(IncompatibleCollection, match="hash:32"):
+        Collection(name, encoder=OtherModel(DIM), settings=s)
+    with pytest.raises(IncompatibleCollection, match="dimension"):
+        pinecone_collection(server[0], unique("dim"), dim=16)
+
+
+def test_transient_failures_are_retried_by_the_sdk(server: tuple[str, Index]) -> None:
+    host, index = server
+    col = pinecone_collection(host, unique("faults"))
+    index.fail_rate = 0.3
+    try:
+        for i in range(10):
+            col.upsert([f"text {i}"], ids=[f"r{i}"])
+    finally:
+        index.fail_rate = 0.0
+    assert col.count() == 10
+
+
+def test_server_down_is_backend_unavailable() -> None:
+    with pytest.raises(BackendUnavailable):
+        pinecone_collection(f"http://127.0.0.1:{free_port()}", "down")
+
+
+def test_nan_query_is_refused_before_io(server: tuple[str, Index]) -> None:
+    host, index = server
+    col = pinecone_collection(host, unique("nan"))
+    before = index.requests
+    with pytest.raises(InvalidInput):
+        col.query(unit(float("nan")))
+    assert index.requests == before
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    metas=st.lists(metadata, min_size=1, max_size=15), where=filters, seed=st.integers(0, 10_000)
+)
+def test_congruent_with_numpy_reference(
+    server: tuple[str, Index],
+    tmp_path_factory: pytest.TempPathFactory,
+    metas: list[dict[str, Any]],
+    where: dict[str, Any],
+    seed: int,
+) -> None:
+    from tests.conftest import make_collection as numpy_collection
+
+    # Pinecone holds lists of strings only: keep the records it can hold.
+    metas = [
+        {k: v for k, v in m.items() if not (isinstance(v, list) and not isinstance(v[0], str))}
+        for m in metas
+    ]
+    reference = numpy_collection(tmp_path_factory.mktemp("ref"), "c")
+    try:
+        check_congruence(
+            reference, pinecone_collection(server[0], unique("cong")), metas, where, seed
+        )
+    except FilterError as exc:
+        assert "$not around" in str(exc)  # refused before any I/O: allowed, never approximated
+    finally:
+        reference.close()
