@@ -34,11 +34,3 @@ def col(store_path: Path) -> Iterator[Collection]:
     c = make_collection(store_path)
     yield c
     c.close()
-
-
-# CI runs a fixed, repeatable set of examples; local runs keep exploring new ones.
-from hypothesis import settings as _hypothesis_settings  # noqa: E402
-
-_hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
-if os.environ.get("CI"):
-    _hypothesis_settings.load_profile("ci")

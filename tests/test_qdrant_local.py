@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vecstore import Collection, HashEncoder, load_settings
+from vecstore import (
+    BackendUnavailable,
+    Collection,
+    HashEncoder,
+    IncompatibleCollection,
+    InvalidName,
+    load_settings,
+)
 from vecstore.testing.conformance import (
     DIM,
     BadInputContract,
@@ -86,3 +94,32 @@ def test_congruent_with_numpy_reference(
     finally:
         reference.close()
         client.close()
+
+
+def test_local_path_mode_persists_and_checks_the_model(tmp_path: Path) -> None:
+    s = load_settings(backend="qdrant", qdrant={"path": str(tmp_path / "q")})
+    col = Collection("persisted", encoder=HashEncoder(DIM), settings=s)
+    col.upsert(["kept across clients"], ids=["k"], metadata=[{"n": 1}])
+    col.close()
+    col = Collection("persisted", encoder=HashEncoder(DIM), settings=s)
+    assert col.get(["k"])[0].metadata == {"n": 1}
+    col.close()
+    with pytest.raises(IncompatibleCollection, match="hash:32"):
+        Collection("persisted", encoder=HashEncoder(16), settings=s)
+
+
+@pytest.mark.parametrize("name", ["", ".", "a/b", "x" * 256])
+def test_names_qdrant_refuses(name: str) -> None:
+    with pytest.raises(InvalidName):
+        QdrantBackend(name)
+
+
+def test_unreachable_server_is_backend_unavailable() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    s = load_settings(backend="qdrant", qdrant={"url": f"http://127.0.0.1:{port}"})
+    with pytest.raises(BackendUnavailable, match="unreachable"):
+        Collection("down", encoder=HashEncoder(DIM), settings=s)

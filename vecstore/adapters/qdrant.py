@@ -77,7 +77,11 @@ class QdrantBackend:
                 key = cfg.api_key.get_secret_value() if cfg.api_key else None
                 self.client = self._call(
                     lambda: self._qc.QdrantClient(
-                        url=cfg.url, api_key=key, timeout=int(NETWORK_TIMEOUT_S)
+                        url=cfg.url,
+                        api_key=key,
+                        timeout=int(NETWORK_TIMEOUT_S),
+                        # Its version probe runs in a background thread and only warns.
+                        check_compatibility=False,
                     )
                 )
                 self.where = cfg.url
