@@ -344,3 +344,27 @@ def pinecone_server(dimension: int) -> Iterator[tuple[str, Index]]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def main() -> None:
+    """Serve until interrupted: ``python -m integration_tests.pinecone_server --port 5081``."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=5081)
+    parser.add_argument("--dimension", type=int, default=384)
+    args = parser.parse_args()
+    index = Index(args.dimension)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(index))
+    print(f"serving a {args.dimension}-d cosine index at http://127.0.0.1:{args.port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        time.sleep(0)
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
