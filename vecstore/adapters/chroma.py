@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from vecstore.adapters.base import Capabilities
-from vecstore.adapters.common import NETWORK_TIMEOUT_S, chunks, require, status_error
+from vecstore.adapters.common import NETWORK_TIMEOUT_S, chunks, clip_score, require, status_error
 from vecstore.errors import (
     BackendError,
     BackendUnavailable,
@@ -218,13 +218,12 @@ class ChromaBackend:
             restrict = self._matching_ids(where)
             if not restrict:
                 return [[] for _ in vectors]
-        total = len(restrict) if restrict is not None else self.count()
-        if total == 0:
-            return [[] for _ in vectors]
+        # Chroma returns what it holds when asked for more: no count round trip needed.
+        n_results = min(top_k, len(restrict)) if restrict is not None else top_k
         result = self._call(
             lambda: self.col.query(
                 query_embeddings=vectors,
-                n_results=min(top_k, total),
+                n_results=n_results,
                 ids=restrict,
                 include=["documents", "metadatas", "distances"],
             )
@@ -232,7 +231,7 @@ class ChromaBackend:
         out = []
         for q in range(len(vectors)):
             hits = [
-                Hit(rid, float(np.clip(1.0 - dist, -1.0, 1.0)), doc, meta or {})
+                Hit(rid, clip_score(1.0 - dist), doc, meta or {})
                 for rid, dist, doc, meta in zip(
                     result["ids"][q],
                     result["distances"][q],

@@ -50,6 +50,11 @@ def split_payload(payload: dict[str, Any] | None) -> tuple[str | None, str | Non
     return rid, text, payload
 
 
+def clip_score(score: float) -> float:
+    """A store's cosine score, clamped into [-1, 1] against float rounding."""
+    return -1.0 if score < -1.0 else 1.0 if score > 1.0 else float(score)
+
+
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), size):

@@ -31,6 +31,7 @@ from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
     TEXT_KEY,
     chunks,
+    clip_score,
     hashed_id,
     require,
     split_payload,
@@ -60,6 +61,7 @@ MAX_METADATA_BYTES = 40 * 1024
 MAX_IDS_PER_REQUEST = 1000
 MAX_ID_BYTES = 512
 LIST_PAGE = 100
+FLOAT_JSON_BYTES = 25
 T = TypeVar("T")
 
 
@@ -187,8 +189,11 @@ class PineconeBackend:
         ]
         request: list[dict[str, Any]] = []
         size = 0
+        # An upper bound of each vector's JSON size, without serialising its values: a float
+        # prints in at most 24 characters plus a comma.
+        dims = batch.vectors.shape[1] * FLOAT_JSON_BYTES
         for vector in vectors:  # everything is checked above: now split and send
-            n = len(orjson.dumps(vector))
+            n = len(orjson.dumps(vector["metadata"])) + len(vector["id"]) + dims + 64
             if request and (
                 len(request) >= MAX_VECTORS_PER_REQUEST or size + n > MAX_REQUEST_BYTES
             ):
@@ -230,7 +235,7 @@ class PineconeBackend:
             for match in response.matches:
                 rid, text, meta = split_payload(match.metadata)
                 meta.pop(MODEL_KEY, None)
-                hits.append(Hit(str(rid), float(np.clip(match.score, -1.0, 1.0)), text, meta))
+                hits.append(Hit(str(rid), clip_score(match.score), text, meta))
             out.append(hits)
         return out
 
@@ -308,5 +313,5 @@ class PineconeBackend:
 
     def close(self) -> None:
         close = getattr(self.index, "close", None)
-        if close is not None:
+        if close is not None and self.host != "index":  # an index handed in stays open
             self._call(close)

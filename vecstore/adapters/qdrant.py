@@ -23,6 +23,7 @@ from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
     TEXT_KEY,
     chunks,
+    clip_score,
     require,
     split_payload,
     status_error,
@@ -68,6 +69,7 @@ class QdrantBackend:
         self.models = require("qdrant_client.models", "qdrant-client", "qdrant")
         self._exc = require("qdrant_client.http.exceptions", "qdrant-client", "qdrant")
         self.where = "memory"
+        self._owns_client = client is None  # a client handed in stays open for its owner
         if client is not None:
             self.client = client
             self.where = "client"
@@ -154,7 +156,8 @@ class QdrantBackend:
             {**meta, ID_KEY: rid, TEXT_KEY: text}
             for rid, text, meta in zip(batch.ids, batch.texts, batch.metadata, strict=True)
         ]
-        return self.models.Batch(
+        # Everything was validated by Collection: skip pydantic's second pass over the floats.
+        return self.models.Batch.model_construct(
             ids=[uuid_id(i) for i in batch.ids], vectors=batch.vectors.tolist(), payloads=payloads
         )
 
@@ -188,17 +191,29 @@ class QdrantBackend:
 
     def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
         flt = compile_filter(self.models, where)
-        requests = [
-            self.models.QueryRequest(query=v.tolist(), limit=top_k, filter=flt, with_payload=True)
-            for v in vectors
-        ]
-        responses = self._call(lambda: self.client.query_batch_points(self.name, requests))
+        if len(vectors) == 1:  # one query: the plain endpoint, without the batch envelope
+            one = vectors[0].tolist()
+            responses = [
+                self._call(
+                    lambda: self.client.query_points(
+                        self.name, query=one, limit=top_k, query_filter=flt, with_payload=True
+                    )
+                )
+            ]
+        else:
+            requests = [
+                self.models.QueryRequest(
+                    query=v.tolist(), limit=top_k, filter=flt, with_payload=True
+                )
+                for v in vectors
+            ]
+            responses = self._call(lambda: self.client.query_batch_points(self.name, requests))
         out = []
         for response in responses:
             hits = []
             for point in response.points:
                 rid, text, meta = split_payload(point.payload)
-                hits.append(Hit(str(rid), float(np.clip(point.score, -1.0, 1.0)), text, meta))
+                hits.append(Hit(str(rid), clip_score(point.score), text, meta))
             out.append(hits)
         return out
 
@@ -262,4 +277,5 @@ class QdrantBackend:
         return {"qdrant": self.where}
 
     def close(self) -> None:
-        self._call(lambda: self.client.close())
+        if self._owns_client:
+            self._call(lambda: self.client.close())
