@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import vecstore
 from vecstore.adapters.base import Backend, registry
 from vecstore.adapters.numpy import NumpyBackend
@@ -96,3 +98,9 @@ def test_third_party_backend_can_register(tmp_path: object) -> None:
     col.upsert(["via a registered backend"])
     assert calls == ["c"] and col.count() == 1
     col.close()
+
+
+def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "qdrant_client", None)  # as if not installed
+    with pytest.raises(vecstore.MissingDependency, match=r"pip install 'vecstore\[qdrant\]'"):
+        vecstore.open_collection("x", backend="qdrant", model="hash:8")
