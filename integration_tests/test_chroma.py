@@ -13,17 +13,7 @@ from hypothesis import strategies as st
 
 from integration_tests.servers import chroma_server, free_port
 from vecstore import BackendUnavailable, Collection, HashEncoder, InvalidName, load_settings
-from vecstore.testing.conformance import (
-    DIM,
-    BadInputContract,
-    CrudContract,
-    FilterContract,
-    IdContract,
-    MakeCollection,
-    MetadataContract,
-    ReplaceContract,
-    ScoreContract,
-)
+from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
 from vecstore.testing.congruence import check_congruence
 from vecstore.testing.strategies import filters, metadata
 
@@ -47,29 +37,13 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
-class TestChromaServerContract(
-    CrudContract,
-    IdContract,
-    ReplaceContract,
-    ScoreContract,
-    FilterContract,
-    MetadataContract,
-    BadInputContract,
-):
+class TestChromaServerContract(BackendContract):
     @pytest.fixture
     def make_collection(self, server: tuple[str, int]) -> MakeCollection:
         return lambda name: server_collection(server, unique(name))
 
 
-class TestChromaEmbeddedContract(
-    CrudContract,
-    IdContract,
-    ReplaceContract,
-    ScoreContract,
-    FilterContract,
-    MetadataContract,
-    BadInputContract,
-):
+class TestChromaEmbeddedContract(BackendContract):
     @pytest.fixture
     def make_collection(self, tmp_path: Path) -> MakeCollection:
         s = load_settings(backend="chroma", chroma={"path": str(tmp_path / "chroma")})

@@ -25,12 +25,10 @@ from vecstore import (
 )
 from vecstore.testing.conformance import (
     DIM,
-    BadInputContract,
+    BackendContract,
     CrudContract,
-    FilterContract,
     IdContract,
     MakeCollection,
-    MetadataContract,
     ReplaceContract,
     ScoreContract,
     unit,
@@ -70,15 +68,7 @@ def unique(name: str) -> str:
     return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
-class TestPineconeServerContract(
-    CrudContract,
-    IdContract,
-    ReplaceContract,
-    ScoreContract,
-    FilterContract,
-    MetadataContract,
-    BadInputContract,
-):
+class TestPineconeServerContract(BackendContract):
     @pytest.fixture
     def make_collection(self, server: tuple[str, Index]) -> MakeCollection:
         return lambda name: pinecone_collection(server[0], unique(name))

@@ -12,17 +12,7 @@ import uuid
 import pytest
 
 from vecstore import Collection, HashEncoder, load_settings
-from vecstore.testing.conformance import (
-    DIM,
-    BadInputContract,
-    CrudContract,
-    FilterContract,
-    IdContract,
-    MakeCollection,
-    MetadataContract,
-    ReplaceContract,
-    ScoreContract,
-)
+from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
 
 URL = os.environ.get("VECSTORE_QDRANT__URL")
 pytestmark = pytest.mark.skipif(
@@ -30,15 +20,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-class TestQdrantServerContract(
-    CrudContract,
-    IdContract,
-    ReplaceContract,
-    ScoreContract,
-    FilterContract,
-    MetadataContract,
-    BadInputContract,
-):
+class TestQdrantServerContract(BackendContract):
     @pytest.fixture
     def make_collection(self) -> MakeCollection:
         s = load_settings(backend="qdrant", qdrant={"url": URL})

@@ -9,16 +9,7 @@ import pytest
 
 from tests.conftest import make_collection as build
 from vecstore.collection import Collection
-from vecstore.testing.conformance import (
-    BadInputContract,
-    CrudContract,
-    FilterContract,
-    IdContract,
-    MakeCollection,
-    MetadataContract,
-    ReplaceContract,
-    ScoreContract,
-)
+from vecstore.testing.conformance import BackendContract, MakeCollection
 
 
 @pytest.fixture
@@ -34,13 +25,5 @@ def make_collection(tmp_path: Path) -> Iterator[MakeCollection]:
         col.close()
 
 
-class TestNumpyContract(
-    CrudContract,
-    IdContract,
-    ReplaceContract,
-    ScoreContract,
-    FilterContract,
-    MetadataContract,
-    BadInputContract,
-):
+class TestNumpyContract(BackendContract):
     pass

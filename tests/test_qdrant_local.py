@@ -18,17 +18,7 @@ from vecstore import (
     InvalidName,
     load_settings,
 )
-from vecstore.testing.conformance import (
-    DIM,
-    BadInputContract,
-    CrudContract,
-    FilterContract,
-    IdContract,
-    MakeCollection,
-    MetadataContract,
-    ReplaceContract,
-    ScoreContract,
-)
+from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
 from vecstore.testing.congruence import check_congruence
 from vecstore.testing.strategies import filters, metadata
 
@@ -55,15 +45,7 @@ def make_collection() -> Iterator[MakeCollection]:
     client.close()
 
 
-class TestQdrantLocalContract(
-    CrudContract,
-    IdContract,
-    ReplaceContract,
-    ScoreContract,
-    FilterContract,
-    MetadataContract,
-    BadInputContract,
-):
+class TestQdrantLocalContract(BackendContract):
     pass
 
 

@@ -387,3 +387,15 @@ class BadInputContract:
         with pytest.raises(InvalidInput):
             seeded.delete(where={})
         self._unchanged(seeded)
+
+
+class BackendContract(
+    CrudContract,
+    IdContract,
+    ReplaceContract,
+    ScoreContract,
+    FilterContract,
+    MetadataContract,
+    BadInputContract,
+):
+    """The whole contract: subclass it and override the ``make_collection`` fixture."""
