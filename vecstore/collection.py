@@ -19,6 +19,7 @@ from vecstore.encoders import Encoder, encoder_from_name
 from vecstore.errors import FilterError, InvalidInput
 from vecstore.metadata import normalize_metadata
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
+from vecstore.retry import RetryingBackend, RetryPolicy
 
 if TYPE_CHECKING:
     from vecstore.config import Settings
@@ -59,11 +60,13 @@ class Collection:
             self.backend_name = type(backend).__name__
         else:
             self.backend_name = backend or settings.backend
-        self.backend = (
+        inner = (
             backend
             if isinstance(backend, Backend)
             else create_backend(self.backend_name, name, settings)
         )
+        policy = RetryPolicy(settings.retry.attempts, settings.retry.deadline_s)
+        self.backend: Backend = RetryingBackend(inner, policy)
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
         try:
             self.info = self.backend.open(wanted)

@@ -64,6 +64,13 @@ class PineconeSettings(_Section):
     namespace: str = ""
 
 
+class RetrySettings(_Section):
+    """Retries of transient store errors (see vecstore.retry)."""
+
+    attempts: int = 5
+    deadline_s: float = 60.0
+
+
 class Settings(BaseSettings):
     """Everything ``open_collection`` needs."""
 
@@ -78,6 +85,7 @@ class Settings(BaseSettings):
     qdrant: QdrantSettings = QdrantSettings()
     chroma: ChromaSettings = ChromaSettings()
     pinecone: PineconeSettings = PineconeSettings()
+    retry: RetrySettings = RetrySettings()
 
     @classmethod
     def settings_customise_sources(

@@ -112,7 +112,11 @@ class BackendError(StoreError):
 
 
 class BackendUnavailable(BackendError):
-    """The store cannot be reached or is overloaded right now (always transient)."""
+    """The store cannot be reached or is overloaded right now (always transient).
 
-    def __init__(self, message: str) -> None:
+    ``retry_after``: seconds the server asked to wait (a 429's Retry-After), when it said.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message, transient=True)
+        self.retry_after = retry_after

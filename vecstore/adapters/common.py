@@ -61,8 +61,10 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def status_error(what: str, status: int | None, detail: str) -> BackendError:
+def status_error(
+    what: str, status: int | None, detail: str, retry_after: float | None = None
+) -> BackendError:
     """The vecstore error for an HTTP status: transient ones become BackendUnavailable."""
     if status in TRANSIENT_STATUS:
-        return BackendUnavailable(f"{what}: HTTP {status}: {detail}")
+        return BackendUnavailable(f"{what}: HTTP {status}: {detail}", retry_after=retry_after)
     return BackendError(f"{what}: HTTP {status}: {detail}")

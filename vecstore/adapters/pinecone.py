@@ -128,6 +128,7 @@ class PineconeBackend:
                 f"Pinecone namespace {self.namespace!r}",
                 status,
                 str(getattr(exc, "message", exc))[:300],
+                getattr(exc, "retry_after", None),
             ) from exc
         except (err.PineconeError, ValueError, TypeError) as exc:
             raise BackendError(f"Pinecone namespace {self.namespace!r}: {exc}") from exc

@@ -68,6 +68,7 @@ class QdrantBackend:
         self._qc = require("qdrant_client", "qdrant-client", "qdrant")
         self.models = require("qdrant_client.models", "qdrant-client", "qdrant")
         self._exc = require("qdrant_client.http.exceptions", "qdrant-client", "qdrant")
+        self._limits = require("qdrant_client.common.client_exceptions", "qdrant-client", "qdrant")
         self.where = "memory"
         self._owns_client = client is None  # a client handed in stays open for its owner
         if client is not None:
@@ -102,6 +103,10 @@ class QdrantBackend:
             return fn()
         except VecstoreError:
             raise
+        except self._limits.ResourceExhaustedResponse as exc:
+            raise BackendUnavailable(
+                f"Qdrant {self.name!r} is rate limited: {exc}", retry_after=exc.retry_after_s
+            ) from exc
         except self._exc.UnexpectedResponse as exc:
             detail = exc.content.decode(errors="replace")[:300] if exc.content else ""
             raise status_error(f"Qdrant {self.name!r}", exc.status_code, detail) from exc

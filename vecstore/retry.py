@@ -1,0 +1,125 @@
+"""Retries at the store layer: every Collection call to a backend gets them.
+
+Only transient failures (``VecstoreError.transient``: connection refused, timeouts, 429, 5xx)
+are retried, with exponential backoff and full jitter, never sooner than a server's
+Retry-After; permanent errors surface at once. Writes are safe to retry: ids are
+deterministic and upsert replaces, so a retried write never duplicates.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    before_sleep_log,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from vecstore.adapters.base import Backend, Capabilities
+from vecstore.errors import VecstoreError
+from vecstore.filters import Filter
+from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord, Vectors
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_ATTEMPTS = 5
+DEFAULT_DEADLINE_S = 60.0
+BACKOFF_MULTIPLIER_S = 0.5
+BACKOFF_MAX_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard to try: attempts in all, and a total deadline in seconds."""
+
+    attempts: int = DEFAULT_ATTEMPTS
+    deadline_s: float = DEFAULT_DEADLINE_S
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a retry may succeed."""
+    return isinstance(exc, VecstoreError) and exc.transient
+
+
+class _Wait(wait_random_exponential):
+    """Exponential backoff with jitter, but never less than the server's Retry-After."""
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        backoff = float(super().__call__(retry_state))
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        after = getattr(exc, "retry_after", None)
+        return max(backoff, float(after)) if after is not None else backoff
+
+
+class RetryingBackend:
+    """A backend whose every call is retried on transient errors."""
+
+    def __init__(self, inner: Backend, policy: RetryPolicy | None = None) -> None:
+        self.inner = inner
+        self.policy = policy or RetryPolicy()
+        self.capabilities: Capabilities = inner.capabilities
+
+    def _run(self, fn: Callable[[], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=_Wait(multiplier=BACKOFF_MULTIPLIER_S, max=BACKOFF_MAX_S),
+            stop=stop_after_attempt(self.policy.attempts)
+            | stop_after_delay(self.policy.deadline_s),
+            before_sleep=before_sleep_log(log, logging.WARNING),
+            reraise=True,
+        )
+        return retrying(fn)
+
+    def open(self, info: CollectionInfo) -> CollectionInfo:
+        """See Backend."""
+        return self._run(lambda: self.inner.open(info))
+
+    def upsert(self, batch: RecordBatch) -> None:
+        """See Backend."""
+        self._run(lambda: self.inner.upsert(batch))
+
+    def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
+        """See Backend."""
+        return self._run(lambda: self.inner.query(vectors, top_k, where))
+
+    def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
+        """See Backend."""
+        return self._run(lambda: self.inner.get(ids, with_vectors))
+
+    def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
+        """See Backend."""
+        self._run(lambda: self.inner.delete(ids, where))
+
+    def count(self, where: Filter | None = None) -> int:
+        """See Backend."""
+        return self._run(lambda: self.inner.count(where))
+
+    def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
+        """See Backend; not retried.
+
+        A scan's pages carry no resume token, and restarting it whole would hold every record
+        in memory; a failed scan raises and may be run again.
+        """
+        return self.inner.scan(batch_size, with_vectors)
+
+    def describe(self) -> dict[str, Any]:
+        """See Backend."""
+        return self.inner.describe()
+
+    def close(self) -> None:
+        """See Backend."""
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Optional extras of a backend (the NumPy store's ``matrix``) stay reachable.
+        return getattr(self.inner, name)
