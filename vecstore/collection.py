@@ -17,6 +17,7 @@ from vecstore import filters, validation
 from vecstore.adapters.base import Backend, create_backend
 from vecstore.encoders import Encoder, encoder_from_name
 from vecstore.errors import FilterError, InvalidInput
+from vecstore.hashing import HASH_KEY, content_hash, public_hit, public_record
 from vecstore.metadata import normalize_metadata
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
 from vecstore.retry import RetryingBackend, RetryPolicy
@@ -136,6 +137,10 @@ class Collection:
             ]
             id_list = validation.check_ids(derived)
         stored_texts: list[str | None] = list(text_list) if text_list else [None] * n
+        for i, meta in enumerate(metas):
+            meta[HASH_KEY] = content_hash(
+                self.info.model, stored_texts[i], meta, None if text_list else matrix[i]
+            )
         return RecordBatch(id_list, matrix, stored_texts, metas)
 
     def encode(self, texts: Sequence[str]) -> Vectors:
@@ -185,11 +190,11 @@ class Collection:
             if np.ndim(query) != 1:
                 raise InvalidInput("a query vector must be one-dimensional", field="query")
             vector = validation.check_vectors(query, self.info.dimension, ["query"])
-        return self.backend.query(vector, k, node)[0]
+        return [public_hit(h) for h in self.backend.query(vector, k, node)[0]]
 
     def get(self, ids: Sequence[str] | str, *, with_vectors: bool = False) -> list[StoredRecord]:
         """Records with these ids, in the order given; unknown ids are left out."""
-        return self.backend.get(self._ids(ids), with_vectors)
+        return [public_record(r) for r in self.backend.get(self._ids(ids), with_vectors)]
 
     def count(self, where: filters.Where = None) -> int:
         """How many records (match ``where``)."""
