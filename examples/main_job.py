@@ -20,7 +20,8 @@ def main() -> int:
     with vecstore.open_collection("articles") as col:
         report = col.ingest(CORPUS, id_field="id", text_field="text")
         print(
-            f"ingested {report.written} records from {CORPUS.name} in {report.duration_s:.2f}s "
+            f"read {report.read} records from {CORPUS.name} in {report.duration_s:.2f}s: "
+            f"{report.written} written, {report.unchanged} unchanged "
             f"({col.count()} in collection {col.name!r}, model {col.info.model})"
         )
         for text, where in QUERIES:

@@ -88,7 +88,7 @@ def test_main_job_runs_and_finds_the_right_topics(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "ingested 240 records" in out
+    assert "read 240 records" in out and "240 written, 0 unchanged" in out
     blocks = out.split("\nquery: ")[1:]
     assert "cooking-30" in blocks[0].splitlines()[1]
     assert all("astronomy-" in line for line in blocks[1].splitlines()[1:4])

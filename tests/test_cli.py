@@ -83,19 +83,30 @@ def test_errors_are_one_line_without_traceback(
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
 
 
-def test_bad_record_in_file_names_the_line(
+def test_bad_records_are_dead_lettered_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": ""}\n')
-    code, _, err = run(capsys, "ingest", str(bad))
-    assert code == 1 and "'b'" in err and "'text'" in err
-    broken = tmp_path / "broken.jsonl"
-    broken.write_text('{"id": "a", "text": "fine"}\n{"id": \n')
-    code, _, err = run(capsys, "ingest", str(broken))
-    assert code == 1 and "broken.jsonl line 2" in err
+    bad.write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": ""}\n{"id": \n')
+    code, out, err = run(capsys, "ingest", str(bad), "--json")
+    report = json.loads(out)
+    assert code == 2 and (report["written"], report["failed"]) == (1, 2)
+    assert "line 2" in err and "'text'" in err and "line 3: not valid JSON" in err
+    dead = [json.loads(x) for x in (tmp_path / "bad.dead.jsonl").read_text().splitlines()]
+    assert [d["where"] for d in dead] == ["line 2", "line 3"]
+    code, out, _ = run(capsys, "count")
+    assert out.strip() == "1"
+
+
+def test_dry_run_and_rerun(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "ingest", str(env), "--dry-run")
+    assert code == 0 and "dry run" in out
     code, out, _ = run(capsys, "count")
     assert out.strip() == "0"
+    run(capsys, "ingest", str(env))
+    code, out, _ = run(capsys, "ingest", str(env), "--json")
+    again = json.loads(out)
+    assert (again["unchanged"], again["written"]) == (3, 0)
 
 
 def test_csv_ingest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

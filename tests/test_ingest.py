@@ -1,54 +1,185 @@
-"""Streaming ingest of iterables and files (the issue 2 slice)."""
+"""The ETL pipeline: streaming windows, unchanged records skipped, dead letters, dry runs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from vecstore import Collection, InvalidInput
+from vecstore import Collection, HashEncoder, InvalidInput
 from vecstore.ingest import ingest
+from vecstore.records import Vectors
 
 
-def records(n: int) -> Iterator[dict[str, Any]]:
+class CountingEncoder(HashEncoder):
+    """Counts what it encodes, to prove what a re-run does not do."""
+
+    def __init__(self, dimension: int) -> None:
+        super().__init__(dimension)
+        self.encoded = 0
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        self.encoded += len(texts)
+        return super().encode(texts)
+
+
+def records(n: int, version: int = 0) -> Iterator[dict[str, Any]]:
     for i in range(n):
-        yield {"id": i, "text": f"record number {i}", "group": i % 3, "skip": "x"}
+        yield {
+            "id": i,
+            "text": f"record number {i} v{version if i % 10 == 0 else 0}",
+            "group": i % 3,
+            "skip": "x",
+        }
 
 
-def test_iterable_in_windows_with_report(col: Collection) -> None:
+@pytest.fixture
+def counted(tmp_path: Path) -> Iterator[tuple[Collection, CountingEncoder]]:
+    from vecstore.adapters.numpy import NumpyBackend
+
+    enc = CountingEncoder(32)
+    col = Collection("t", backend=NumpyBackend("t", path=tmp_path), encoder=enc)
+    yield col, enc
+    col.close()
+
+
+def test_windows_and_report(counted: tuple[Collection, CountingEncoder]) -> None:
+    col, _ = counted
     seen: list[int] = []
     report = ingest(col, records(25), metadata_fields=["group"], progress=seen.append, window=10)
-    assert (report.read, report.written) == (25, 25)
-    assert seen == [10, 10, 5]
+    assert (report.read, report.changed, report.encoded, report.written, report.failed) == (
+        25,
+        25,
+        25,
+        25,
+        0,
+    )
+    assert sum(seen) == 25
     assert col.count() == 25 and col.count({"group": 0}) == 9
     assert col.get(["7"])[0].metadata == {"group": 1}
-    again = col.ingest(records(25), metadata_fields=["group"])
-    assert again.written == 25 and col.count() == 25
+
+
+def test_unchanged_records_are_not_encoded_or_written_again(
+    counted: tuple[Collection, CountingEncoder],
+) -> None:
+    col, enc = counted
+    col.ingest(records(100))
+    assert enc.encoded == 100
+    again = col.ingest(records(100))
+    assert (again.unchanged, again.encoded, again.written) == (100, 0, 0)
+    assert enc.encoded == 100
+    changed = col.ingest(records(100, version=1))  # every tenth text changed
+    assert (changed.unchanged, changed.encoded, changed.written) == (90, 10, 10)
+    assert col.get(["10"])[0].text == "record number 10 v1" and col.count() == 100
+    meta_only = col.ingest([{"id": 5, "text": "record number 5 v0", "group": 99, "skip": "x"}])
+    assert meta_only.written == 1 and col.get(["5"])[0].metadata["group"] == 99
 
 
 def test_derived_ids_when_no_id_field(col: Collection) -> None:
     col.ingest([{"text": "alpha"}, {"text": "beta"}], id_field=None)
-    col.ingest([{"text": "alpha"}, {"text": "beta"}], id_field=None)
-    assert col.count() == 2
+    report = col.ingest([{"text": "alpha"}, {"text": "beta"}], id_field=None)
+    assert report.unchanged == 2 and col.count() == 2
 
 
 @pytest.mark.parametrize(
-    ("bad", "where", "field"),
+    ("bad", "reason"),
     [
-        ({"id": "x"}, "record 2", "text"),
-        ({"id": "x", "text": None}, "record 2", "text"),
-        ({"text": "no id"}, "record 2", "id"),
-        ({"id": 1.5, "text": "float id"}, "record 2", "id"),
-        (["not", "a", "dict"], "record 2", None),
-        ({"id": "x", "text": "t", "meta": {"nested": 1}}, "record 2", "metadata.meta"),
+        ({"id": "x"}, "field 'text': missing"),
+        ({"id": "x", "text": None}, "field 'text': text must be a str"),
+        ({"id": "x", "text": "  "}, "empty or whitespace"),
+        ({"text": "no id"}, "field 'id'"),
+        ({"id": 1.5, "text": "float id"}, "field 'id'"),
+        (["not", "a", "dict"], "expected an object"),
+        ({"id": "x", "text": "t", "meta": {"nested": 1}}, "metadata.meta"),
     ],
 )
-def test_bad_record_is_located_and_its_window_not_written(
-    col: Collection, bad: Any, where: str, field: str | None
+def test_bad_records_are_dead_lettered_and_the_rest_ingested(
+    col: Collection, tmp_path: Path, bad: Any, reason: str
 ) -> None:
-    source = [{"id": "a", "text": "fine"}, {"id": "b", "text": "fine too"}, bad]
-    with pytest.raises(InvalidInput) as info:
-        col.ingest(source)
-    assert info.value.record == where and info.value.field == field
+    dead = tmp_path / "dead.jsonl"
+    source = [{"id": "a", "text": "fine"}, bad, {"id": "b", "text": "fine too"}]
+    report = col.ingest(source, dead_letter=dead)
+    assert (report.written, report.failed) == (2, 1)
+    assert report.failures[0].where == "record 1" and reason in report.failures[0].reason
+    (line,) = [json.loads(x) for x in dead.read_text().splitlines()]
+    assert line["where"] == "record 1" and reason in line["reason"] and line["record"] == bad
+    assert col.count() == 2
+
+
+def test_malformed_jsonl_line_is_reported_by_line_number(col: Collection, tmp_path: Path) -> None:
+    src = tmp_path / "data.jsonl"
+    src.write_text('{"id": "a", "text": "one"}\n{"id": \n\n{"id": "c", "text": "three"}\n')
+    dead = tmp_path / "dead.jsonl"
+    report = col.ingest(src, dead_letter=dead)
+    assert (report.read, report.written, report.failed) == (3, 2, 1)
+    entry = json.loads(dead.read_text())
+    assert entry["where"] == "line 2" and "not valid JSON" in entry["reason"]
+    assert entry["record"].startswith('{"id":')
+
+
+@pytest.mark.parametrize("name", ["missing.jsonl", "data.txt"])
+def test_unreadable_source_fails_before_any_write(
+    col: Collection, tmp_path: Path, name: str
+) -> None:
+    if name.endswith(".txt"):
+        (tmp_path / name).write_text("x")
+    with pytest.raises(InvalidInput, match="no such file|unknown file type"):
+        col.ingest(tmp_path / name)
     assert col.count() == 0
+
+
+def test_dry_run_plans_without_writing(counted: tuple[Collection, CountingEncoder]) -> None:
+    col, enc = counted
+    col.ingest(records(20))
+    plan = col.ingest(records(30, version=1), dry_run=True)
+    assert (plan.dry_run, plan.unchanged, plan.changed, plan.encoded, plan.written) == (
+        True,
+        18,
+        12,
+        0,
+        0,
+    )
+    assert col.count() == 20 and enc.encoded == 20
+
+
+def test_same_id_twice_in_a_window_keeps_the_last(col: Collection) -> None:
+    report = col.ingest([{"id": "a", "text": "first"}, {"id": "a", "text": "second"}])
+    assert report.written == 1 and col.get(["a"])[0].text == "second"
+
+
+def test_store_refusal_isolates_the_record(tmp_path: Path) -> None:
+    """A permanent store error naming one record dead-letters it; its window still lands."""
+    from vecstore.errors import InvalidInput as Refused
+
+    class Picky:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.capabilities = inner.capabilities
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def upsert(self, batch: Any) -> None:
+            for rid in batch.ids:
+                if rid.startswith("bad"):
+                    raise Refused("the store refuses it", record=rid, field="metadata")
+            self.inner.upsert(batch)
+
+    from vecstore.adapters.numpy import NumpyBackend
+
+    col = Collection(
+        "p",
+        backend=Picky(NumpyBackend("p", path=tmp_path)),  # type: ignore[arg-type]
+        encoder=HashEncoder(16),
+    )
+    source = [
+        {"id": f"{'bad' if i in (3, 7) else 'ok'}{i}", "text": f"text {i}"} for i in range(10)
+    ]
+    report = col.ingest(source)
+    assert (report.written, report.failed) == (8, 2)
+    assert sorted(f.where for f in report.failures) == ["record 3", "record 7"]
+    assert col.count() == 8
+    col.close()

@@ -55,11 +55,14 @@ def _open(args: argparse.Namespace) -> Any:
     return open_collection(args.collection, config_file=args.config)
 
 
-def cmd_ingest(args: argparse.Namespace) -> None:
-    """Stream a file into the collection and print the run report."""
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Stream a file into the collection and print the run report; 2 if records failed."""
+    from pathlib import Path
+
     from tqdm import tqdm
 
     fields = [f for f in args.metadata_fields.split(",") if f] if args.metadata_fields else None
+    dead = args.dead_letter or f"{Path(args.path).stem}.dead.jsonl"
     with _open(args) as col:
         with tqdm(unit="rec", desc="ingest", disable=None, file=sys.stderr) as bar:
             report = col.ingest(
@@ -68,21 +71,44 @@ def cmd_ingest(args: argparse.Namespace) -> None:
                 text_field=args.text_field,
                 metadata_fields=fields,
                 progress=bar.update,
+                dead_letter=dead,
+                dry_run=args.dry_run,
             )
     if args.json:
         _dump(report.as_dict())
     else:
+        if report.dry_run:
+            print("dry run: nothing was encoded or written")
         _table(
-            ["read", "written", "seconds", "records/s"],
+            [
+                "read",
+                "unchanged",
+                "new/changed",
+                "encoded",
+                "written",
+                "failed",
+                "seconds",
+                "records/s",
+            ],
             [
                 [
                     str(report.read),
+                    str(report.unchanged),
+                    str(report.changed),
+                    str(report.encoded),
                     str(report.written),
+                    str(report.failed),
                     f"{report.duration_s:.2f}",
                     f"{report.records_per_s:.1f}",
                 ]
             ],
         )
+    if report.failed:
+        for failure in report.failures[:5]:
+            print(f"failed: {failure.where}: {failure.reason}", file=sys.stderr)
+        print(f"{report.failed} record(s) failed; all are in {dead}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_query(args: argparse.Namespace) -> None:
@@ -202,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vecstore", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def add(name: str, func: Callable[[argparse.Namespace], None], help_: str) -> Any:
+    def add(name: str, func: Callable[[argparse.Namespace], int | None], help_: str) -> Any:
         p = sub.add_parser(name, parents=[common], help=help_)
         p.set_defaults(func=func)
         return p
@@ -212,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--id-field", default="id", help="field holding the id ('' derives ids)")
     p.add_argument("--text-field", default="text")
     p.add_argument("--metadata-fields", help="comma-separated fields to keep (default: all)")
+    p.add_argument("--dead-letter", help="JSONL file for failed records (default: NAME.dead.jsonl)")
+    p.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
     p = add("query", cmd_query, "the records most similar to a text")
     p.add_argument("text")
     p.add_argument("--top-k", type=int, default=5)
@@ -236,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except VecstoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -246,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return 0
+    return int(status or 0)
 
 
 if __name__ == "__main__":

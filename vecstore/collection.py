@@ -208,8 +208,10 @@ class Collection:
         text_field: str = "text",
         metadata_fields: Sequence[str] | None = None,
         progress: Progress | None = None,
+        dead_letter: str | Path | None = None,
+        dry_run: bool = False,
     ) -> IngestReport:
-        """Stream records from dicts or a JSONL/CSV file into the collection (see ingest)."""
+        """Stream dicts or a JSONL/CSV file into the collection; see :mod:`vecstore.ingest`."""
         from vecstore.ingest import ingest
 
         return ingest(
@@ -219,6 +221,8 @@ class Collection:
             text_field=text_field,
             metadata_fields=metadata_fields,
             progress=progress,
+            dead_letter=dead_letter,
+            dry_run=dry_run,
         )
 
     def similar_pairs(

@@ -1,53 +1,90 @@
-"""Streaming ingestion of dicts, JSONL or CSV into a collection.
+"""The ETL pipeline: stream records from dicts, JSONL or CSV into a collection.
 
-Records are read lazily and written window by window (:data:`INGEST_WINDOW` records, one
-``encode()`` call each), so memory stays bounded by the window whatever the source size.
-Each window is validated whole before it is written; a bad record stops the run with an error
-naming its line (file sources) or position (iterables). Windows already written stay written,
-and ids are deterministic, so running the job again after fixing the record is safe.
+* Streaming: records are read lazily, :data:`INGEST_WINDOW` at a time; at most the window being
+  encoded, one queued and one being written are in memory, whatever the source size.
+* Idempotent: ids are deterministic (given, or derived from the text) and each stored record
+  carries a content hash (:mod:`vecstore.hashing`). Per window, the stored hashes are read back
+  and only new or changed records are encoded and written; a re-run of an unchanged source
+  encodes and writes nothing. A run killed at any point is resumed by running it again.
+* Fast: one ``encode()`` call per window (the model sorts by length inside it) while a writer
+  thread writes the previous window.
+* Fault-tolerant: store calls are retried on transient errors (:mod:`vecstore.retry`). A record
+  that is bad (unparseable line, missing or invalid field) or that the store refuses goes to
+  the dead-letter list (and the JSONL file ``dead_letter``, when given) with its place in the
+  source and the reason; the rest of the run goes on.
+* ``dry_run``: read, check and compare with the store, but encode and write nothing.
 
 Field rules: ids may be str or int (ints become their decimal string); with ``id_field=None``
 ids are derived from the text. ``metadata_fields=None`` takes every field but the id and the
-text. In CSV every value is a string and an empty cell means "no value" (the key is omitted).
+text. In CSV every value is a string and an empty cell means "no value". A later record with
+the same id as an earlier one of the same window replaces it.
 """
 
 from __future__ import annotations
 
 import csv
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 
-from vecstore.errors import InvalidInput
+from vecstore import validation
+from vecstore.errors import InvalidInput, VecstoreError
+from vecstore.hashing import HASH_KEY, content_hash, stored_hash
+from vecstore.metadata import normalize_metadata
+from vecstore.records import Metadata, RecordBatch
 
 if TYPE_CHECKING:
     from vecstore.collection import Collection
 
 INGEST_WINDOW = 4096
+MAX_FAILURES_KEPT = 1000
+"""Failures listed in the report (all are counted, and all go to the dead-letter file)."""
 Progress = Callable[[int], None]
-"""Called with the number of records just written."""
+"""Called with the number of records just handled (written, unchanged or failed)."""
 
 
 @dataclass(frozen=True, slots=True)
+class Failure:
+    """A record that could not be ingested: where it was in the source, and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass(slots=True)
 class IngestReport:
     """What one ingest run did."""
 
-    read: int
-    written: int
-    duration_s: float
+    read: int = 0
+    unchanged: int = 0
+    changed: int = 0  # new or changed records found (what a dry run would write)
+    encoded: int = 0
+    written: int = 0
+    failed: int = 0
+    duration_s: float = 0.0
+    dry_run: bool = False
+    failures: list[Failure] = field(default_factory=list)
 
     @property
     def records_per_s(self) -> float:
-        """Records written per second of the run."""
-        return self.written / self.duration_s if self.duration_s > 0 else 0.0
+        """Records read per second of the run."""
+        return self.read / self.duration_s if self.duration_s > 0 else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready values."""
-        return {**asdict(self), "records_per_s": round(self.records_per_s, 1)}
+        out = asdict(self)
+        out["records_per_s"] = round(self.records_per_s, 1)
+        out["failures"] = [asdict(f) for f in self.failures]
+        return out
+
+
+# -- reading ---------------------------------------------------------------------------------
 
 
 def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
@@ -58,15 +95,19 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, Any]]:
             try:
                 yield f"line {number}", orjson.loads(line)
             except orjson.JSONDecodeError as exc:
-                raise InvalidInput(
-                    f"not valid JSON: {exc}", record=f"{path.name} line {number}"
-                ) from exc
+                yield f"line {number}", _Unreadable(f"not valid JSON: {exc}", line)
 
 
 def _read_csv(path: Path) -> Iterator[tuple[str, Any]]:
     with path.open(newline="", encoding="utf-8") as fh:
         for number, row in enumerate(csv.DictReader(fh), 2):
             yield f"line {number}", {k: (v if v != "" else None) for k, v in row.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Unreadable:
+    reason: str
+    raw: bytes
 
 
 READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".csv": _read_csv}
@@ -91,35 +132,177 @@ def read_source(source: Iterable[dict[str, Any]] | str | Path) -> Iterator[tuple
     return ((f"record {i}", rec) for i, rec in enumerate(source))
 
 
-def _split(
+# -- checking --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Item:
+    where: str
+    id: str
+    text: str
+    metadata: Metadata
+    hash: str
+
+
+def _record_id(record: dict[str, Any], id_field: str | None, text: str) -> str:
+    if id_field is None:
+        return validation.derived_id(text, None)
+    raw = record.get(id_field)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        raw = str(raw)
+    if not isinstance(raw, str) or not raw:
+        raise InvalidInput(
+            f"must be a non-empty str or int, got {raw!r} (pass id_field=None to derive ids "
+            "from the text)",
+            field=id_field,
+        )
+    return raw
+
+
+def _check(
     where: str,
     record: Any,
+    model: str,
     id_field: str | None,
     text_field: str,
     metadata_fields: Sequence[str] | None,
-) -> tuple[str | None, Any, dict[str, Any]]:
+) -> _Item:
+    """One source record, checked whole, or InvalidInput saying what is wrong with it."""
+    if isinstance(record, _Unreadable):
+        raise InvalidInput(record.reason)
     if not isinstance(record, dict):
-        raise InvalidInput(f"expected an object, got {type(record).__name__}", record=where)
+        raise InvalidInput(f"expected an object, got {type(record).__name__}")
     if text_field not in record:
-        raise InvalidInput("missing", record=where, field=text_field)
-    rid: str | None = None
-    if id_field is not None:
-        raw = record.get(id_field)
-        if isinstance(raw, int) and not isinstance(raw, bool):
-            raw = str(raw)
-        if not isinstance(raw, str) or not raw:
-            raise InvalidInput(
-                f"must be a non-empty str or int, got {raw!r} (pass id_field=None "
-                "to derive ids from the text)",
-                record=where,
-                field=id_field,
-            )
-        rid = raw
+        raise InvalidInput("missing", field=text_field)
+    text = validation.check_text(record[text_field], where)
+    rid = _record_id(record, id_field, text)
     if metadata_fields is None:
-        meta = {k: v for k, v in record.items() if k not in (id_field, text_field)}
+        raw_meta = {k: v for k, v in record.items() if k not in (id_field, text_field)}
     else:
-        meta = {k: record[k] for k in metadata_fields if k in record}
-    return rid, record[text_field], meta
+        raw_meta = {k: record[k] for k in metadata_fields if k in record}
+    meta = normalize_metadata(raw_meta, rid)
+    return _Item(where, rid, text, meta, content_hash(model, text, meta, None))
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+class _DeadLetters:
+    """Failures: counted, the first ones kept for the report, all appended to a JSONL file."""
+
+    def __init__(self, report: IngestReport, path: str | Path | None) -> None:
+        self.report = report
+        self.path = Path(path) if path is not None else None
+        self._fh: IO[bytes] | None = None
+        self._lock = threading.Lock()
+
+    def add(self, where: str, reason: str, record: Any = None) -> None:
+        with self._lock:
+            self.report.failed += 1
+            if len(self.report.failures) < MAX_FAILURES_KEPT:
+                self.report.failures.append(Failure(where, reason))
+            if self.path is None:
+                return
+            if self._fh is None:
+                self._fh = self.path.open("ab")
+            raw = record.raw.decode(errors="replace") if isinstance(record, _Unreadable) else record
+            line = {"where": where, "reason": reason, "record": raw}
+            self._fh.write(orjson.dumps(line, default=str) + b"\n")
+            self._fh.flush()
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+class _Writer:
+    """A thread writing batches while the next window is encoded; isolates refused records."""
+
+    def __init__(
+        self,
+        collection: Collection,
+        report: IngestReport,
+        dead: _DeadLetters,
+        progress: Progress | None,
+    ) -> None:
+        self.collection, self.report, self.dead, self.progress = collection, report, dead, progress
+        self.queue: queue.Queue[tuple[RecordBatch, list[str]] | None] = queue.Queue(maxsize=1)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="vecstore-writer", daemon=True)
+        self.thread.start()
+
+    def put(self, batch: RecordBatch, places: list[str]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((batch, places))
+
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.error is not None:
+                continue  # drain: the run is failing
+            try:
+                self._write(*item)
+            except BaseException as exc:  # handed to the reading thread
+                self.error = exc
+
+    def _write(self, batch: RecordBatch, places: list[str]) -> None:
+        try:
+            self.collection.write(batch)
+        except VecstoreError as exc:
+            if exc.transient:
+                raise  # retries are spent: stop; a re-run resumes where this one stopped
+            self._isolate(batch, places, exc)
+            return
+        self.report.written += len(batch)
+        if self.progress is not None:
+            self.progress(len(batch))
+
+    def _isolate(self, batch: RecordBatch, places: list[str], exc: VecstoreError) -> None:
+        """Find the records the store refuses: drop the one an error names, else halve."""
+        named = getattr(exc, "record", None)
+        if named in batch.ids:
+            i = batch.ids.index(named)
+            self.dead.add(places[i], str(exc))
+            keep = [j for j in range(len(batch)) if j != i]
+        elif len(batch) == 1:
+            self.dead.add(places[0], str(exc))
+            keep = []
+        else:
+            half = len(batch) // 2
+            for part in (range(half), range(half, len(batch))):
+                self._write(_take(batch, list(part)), [places[j] for j in part])
+            return
+        if keep:
+            self._write(_take(batch, keep), [places[j] for j in keep])
+        if self.progress is not None:
+            self.progress(1)
+
+
+def _take(batch: RecordBatch, rows: list[int]) -> RecordBatch:
+    return RecordBatch(
+        [batch.ids[r] for r in rows],
+        batch.vectors[rows],
+        [batch.texts[r] for r in rows],
+        [batch.metadata[r] for r in rows],
+    )
+
+
+def _windows(records: Iterator[tuple[str, Any]], size: int) -> Iterator[list[tuple[str, Any]]]:
+    while True:
+        chunk = []
+        for item in records:
+            chunk.append(item)
+            if len(chunk) >= size:
+                break
+        if not chunk:
+            return
+        yield chunk
 
 
 def ingest(
@@ -131,45 +314,51 @@ def ingest(
     metadata_fields: Sequence[str] | None = None,
     progress: Progress | None = None,
     window: int = INGEST_WINDOW,
+    dead_letter: str | Path | None = None,
+    dry_run: bool = False,
 ) -> IngestReport:
-    """Stream ``source`` into ``collection`` in windows; return a report."""
+    """Stream ``source`` into ``collection``; return the run report (see the module doc)."""
     started = time.perf_counter()
-    records = read_source(source)
-    read = written = 0
-    while True:
-        chunk = []
-        for item in records:
-            chunk.append(item)
-            if len(chunk) >= window:
-                break
-        if not chunk:
-            break
-        read += len(chunk)
-        parts = [_split(w, r, id_field, text_field, metadata_fields) for w, r in chunk]
-        ids = [p[0] for p in parts]
+    records = read_source(source)  # a missing or unreadable file fails here, before any write
+    report = IngestReport(dry_run=dry_run)
+    dead = _DeadLetters(report, dead_letter)
+    writer = None if dry_run else _Writer(collection, report, dead, progress)
+    model = collection.info.model
+    finished = False
+    try:
+        for chunk in _windows(records, window):
+            report.read += len(chunk)
+            items: dict[str, _Item] = {}
+            for where, record in chunk:
+                try:
+                    item = _check(where, record, model, id_field, text_field, metadata_fields)
+                except InvalidInput as exc:
+                    dead.add(where, str(exc).replace(f"record {where!r}, ", ""), record)
+                    continue
+                items.pop(item.id, None)  # a later record with the same id replaces it
+                items[item.id] = item
+            stored = {r.id: stored_hash(r.metadata) for r in collection.backend.get(list(items))}
+            todo = [it for it in items.values() if stored.get(it.id) != it.hash]
+            report.unchanged += len(items) - len(todo)
+            report.changed += len(todo)
+            if progress is not None and len(items) > len(todo):
+                progress(len(items) - len(todo))
+            if dry_run or not todo:
+                continue
+            vectors = collection.encode([it.text for it in todo])
+            report.encoded += len(todo)
+            metas = [{**it.metadata, HASH_KEY: it.hash} for it in todo]
+            batch = RecordBatch([it.id for it in todo], vectors, [it.text for it in todo], metas)
+            writer.put(batch, [it.where for it in todo])  # type: ignore[union-attr]
+        finished = True
+    finally:
         try:
-            given = None if id_field is None else [i for i in ids if i is not None]
-            batch = collection.prepare([p[1] for p in parts], given, [p[2] for p in parts])
-        except InvalidInput as exc:
-            raise _located(exc, chunk, ids) from exc
-        collection.write(batch)
-        written += len(batch)
-        if progress is not None:
-            progress(len(batch))
-    return IngestReport(read, written, time.perf_counter() - started)
-
-
-def _located(
-    exc: InvalidInput, chunk: list[tuple[str, Any]], ids: list[str | None]
-) -> InvalidInput:
-    """Re-label an error about one record of a window with its place in the source."""
-    if isinstance(exc.record, int) and 0 <= exc.record < len(chunk):
-        position = exc.record
-    elif isinstance(exc.record, str) and exc.record in ids:
-        position = ids.index(exc.record)
-    else:
-        return exc
-    message = str(exc).split(": ", 1)[-1]
-    if ids[position] is not None:
-        message = f"{message} (id {ids[position]!r})"
-    return type(exc)(message, record=chunk[position][0], field=exc.field)
+            if writer is not None:
+                writer.finish()  # wait for the last write; raises the writer's error if any
+        except BaseException:
+            if finished:
+                raise  # otherwise the reader's own error is the one to report
+        finally:
+            dead.close()
+    report.duration_s = time.perf_counter() - started
+    return report
