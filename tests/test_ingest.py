@@ -183,3 +183,31 @@ def test_store_refusal_isolates_the_record(tmp_path: Path) -> None:
     assert sorted(f.where for f in report.failures) == ["record 3", "record 7"]
     assert col.count() == 8
     col.close()
+
+
+def test_parquet_source_and_key_function(col: Collection, tmp_path: Path) -> None:
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    import pyarrow as pa
+
+    table = pa.table(
+        {"key": ["a", "b", "c"], "body": ["one text", "two text", "three text"], "n": [1, 2, 3]}
+    )
+    path = tmp_path / "rows.parquet"
+    pq.write_table(table, path)
+    report = col.ingest(
+        path, id_field=lambda r: f"k-{r['key']}", text_field="body", metadata_fields=["n"]
+    )
+    assert report.written == 3
+    assert [(r.id, r.metadata) for r in col.get(["k-a", "k-c"])] == [
+        ("k-a", {"n": 1}),
+        ("k-c", {"n": 3}),
+    ]
+
+
+def test_damaged_parquet_fails_before_any_write(col: Collection, tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed")
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"not parquet at all")
+    with pytest.raises(InvalidInput, match="not a readable Parquet file"):
+        col.ingest(path)
+    assert col.count() == 0

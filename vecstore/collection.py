@@ -24,7 +24,7 @@ from vecstore.retry import RetryingBackend, RetryPolicy
 
 if TYPE_CHECKING:
     from vecstore.config import Settings
-    from vecstore.ingest import IngestReport, Progress
+    from vecstore.ingest import IdField, IngestReport, Progress
     from vecstore.pairs import TileProgress
 
 ENCODE_WINDOW = 8192
@@ -204,7 +204,7 @@ class Collection:
         self,
         source: Iterable[dict[str, Any]] | str | Path,
         *,
-        id_field: str | None = "id",
+        id_field: IdField = "id",
         text_field: str = "text",
         metadata_fields: Sequence[str] | None = None,
         progress: Progress | None = None,

@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 import orjson
 
 from vecstore import validation
-from vecstore.errors import InvalidInput, VecstoreError
+from vecstore.errors import InvalidInput, MissingDependency, VecstoreError
 from vecstore.hashing import HASH_KEY, content_hash, stored_hash
 from vecstore.metadata import normalize_metadata
 from vecstore.records import Metadata, RecordBatch
@@ -110,7 +110,31 @@ class _Unreadable:
     raw: bytes
 
 
-READERS = {".jsonl": _read_jsonl, ".ndjson": _read_jsonl, ".csv": _read_csv}
+PARQUET_BATCH = 4096
+
+
+def _read_parquet(path: Path) -> Iterator[tuple[str, Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as exc:
+        raise MissingDependency("pyarrow", "parquet") from exc
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises its own ArrowInvalid for damaged files
+        raise InvalidInput(f"{path}: not a readable Parquet file ({exc})", field="source") from exc
+    number = 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):
+        for row in batch.to_pylist():
+            yield f"row {number}", row
+            number += 1
+
+
+READERS = {
+    ".jsonl": _read_jsonl,
+    ".ndjson": _read_jsonl,
+    ".csv": _read_csv,
+    ".parquet": _read_parquet,
+}
 
 
 def read_source(source: Iterable[dict[str, Any]] | str | Path) -> Iterator[tuple[str, Any]]:
@@ -144,17 +168,22 @@ class _Item:
     hash: str
 
 
-def _record_id(record: dict[str, Any], id_field: str | None, text: str) -> str:
+IdField = str | Callable[[dict[str, Any]], Any] | None
+"""A field name, a function of the record (a key function), or None to derive from the text."""
+
+
+def _record_id(record: dict[str, Any], id_field: IdField, text: str) -> str:
     if id_field is None:
         return validation.derived_id(text, None)
-    raw = record.get(id_field)
+    raw = id_field(record) if callable(id_field) else record.get(id_field)
+    field_name = id_field if isinstance(id_field, str) else "id"
     if isinstance(raw, int) and not isinstance(raw, bool):
         raw = str(raw)
     if not isinstance(raw, str) or not raw:
         raise InvalidInput(
             f"must be a non-empty str or int, got {raw!r} (pass id_field=None to derive ids "
             "from the text)",
-            field=id_field,
+            field=field_name,
         )
     return raw
 
@@ -163,7 +192,7 @@ def _check(
     where: str,
     record: Any,
     model: str,
-    id_field: str | None,
+    id_field: IdField,
     text_field: str,
     metadata_fields: Sequence[str] | None,
 ) -> _Item:
@@ -177,7 +206,8 @@ def _check(
     text = validation.check_text(record[text_field], where)
     rid = _record_id(record, id_field, text)
     if metadata_fields is None:
-        raw_meta = {k: v for k, v in record.items() if k not in (id_field, text_field)}
+        skip = (text_field,) if callable(id_field) else (id_field, text_field)
+        raw_meta = {k: v for k, v in record.items() if k not in skip}
     else:
         raw_meta = {k: record[k] for k in metadata_fields if k in record}
     meta = normalize_metadata(raw_meta, rid)
@@ -309,7 +339,7 @@ def ingest(
     collection: Collection,
     source: Iterable[dict[str, Any]] | str | Path,
     *,
-    id_field: str | None = "id",
+    id_field: IdField = "id",
     text_field: str = "text",
     metadata_fields: Sequence[str] | None = None,
     progress: Progress | None = None,
