@@ -211,3 +211,25 @@ def test_damaged_parquet_fails_before_any_write(col: Collection, tmp_path: Path)
     with pytest.raises(InvalidInput, match="not a readable Parquet file"):
         col.ingest(path)
     assert col.count() == 0
+
+
+def test_sync_deletes_what_the_source_no_longer_has(col: Collection) -> None:
+    col.upsert(["owned by nobody"], ids=["other"])
+    first = [{"id": str(i), "text": f"row {i}"} for i in range(6)]
+    col.ingest(first, source_tag="feed-a", sync=True)
+    col.ingest([{"id": "b1", "text": "feed b"}], source_tag="feed-b", sync=True)
+    plan = col.ingest(first[:4], source_tag="feed-a", sync=True, dry_run=True)
+    assert plan.deleted == 2 and col.count() == 8
+    report = col.ingest(first[:4], source_tag="feed-a", sync=True)
+    assert (report.unchanged, report.deleted) == (4, 2)
+    assert sorted(r.id for r in col.get(["0", "4", "5", "b1", "other"])) == ["0", "b1", "other"]
+
+
+def test_sync_is_skipped_when_records_fail(col: Collection) -> None:
+    col.ingest([{"id": "a", "text": "one"}, {"id": "b", "text": "two"}], source_tag="t", sync=True)
+    report = col.ingest(
+        [{"id": "a", "text": "one"}, {"id": "b", "text": ""}], source_tag="t", sync=True
+    )
+    assert report.sync_skipped and report.deleted == 0 and col.count() == 2
+    with pytest.raises(InvalidInput, match="source_tag"):
+        col.ingest([], sync=True)

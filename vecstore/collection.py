@@ -210,6 +210,8 @@ class Collection:
         progress: Progress | None = None,
         dead_letter: str | Path | None = None,
         dry_run: bool = False,
+        source_tag: str | None = None,
+        sync: bool = False,
     ) -> IngestReport:
         """Stream dicts or a JSONL/CSV file into the collection; see :mod:`vecstore.ingest`."""
         from vecstore.ingest import ingest
@@ -223,6 +225,8 @@ class Collection:
             progress=progress,
             dead_letter=dead_letter,
             dry_run=dry_run,
+            source_tag=source_tag,
+            sync=sync,
         )
 
     def similar_pairs(

@@ -16,19 +16,28 @@ import orjson
 from vecstore.records import Hit, Metadata, StoredRecord, Vectors
 
 HASH_KEY = "_vecstore_hash"
+SOURCE_KEY = "_vecstore_source"
 RESERVED_PREFIX = "_vecstore"
 HASH_BYTES = 16
 
 
-def content_hash(model: str, text: str | None, metadata: Metadata, vector: Vectors | None) -> str:
-    """Hex digest of what a record is made of (``metadata`` without reserved keys)."""
+def content_hash(
+    model: str, text: str | None, metadata: Metadata, vector: Vectors | None, tag: str = ""
+) -> str:
+    """Hex digest of what a record is made of.
+
+    ``metadata`` counts without reserved keys; ``tag`` (the ingest source tag) counts too, so
+    that re-tagging a record rewrites it.
+    """
     h = hashlib.blake2b(digest_size=HASH_BYTES)
     user = {k: v for k, v in metadata.items() if not k.startswith(RESERVED_PREFIX)}
-    for part in (
+    parts = (
         model.encode(),
         (text or "").encode(),
         orjson.dumps(user, option=orjson.OPT_SORT_KEYS),
-    ):
+        tag.encode(),
+    )
+    for part in parts:
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     if vector is not None:

@@ -35,7 +35,7 @@ import orjson
 
 from vecstore import validation
 from vecstore.errors import InvalidInput, MissingDependency, VecstoreError
-from vecstore.hashing import HASH_KEY, content_hash, stored_hash
+from vecstore.hashing import HASH_KEY, SOURCE_KEY, content_hash, stored_hash
 from vecstore.metadata import normalize_metadata
 from vecstore.records import Metadata, RecordBatch
 
@@ -67,6 +67,8 @@ class IngestReport:
     encoded: int = 0
     written: int = 0
     failed: int = 0
+    deleted: int = 0  # sync: records of the source tag that the source no longer has
+    sync_skipped: bool = False  # sync: not done, because some records failed
     duration_s: float = 0.0
     dry_run: bool = False
     failures: list[Failure] = field(default_factory=list)
@@ -195,6 +197,7 @@ def _check(
     id_field: IdField,
     text_field: str,
     metadata_fields: Sequence[str] | None,
+    tag: str,
 ) -> _Item:
     """One source record, checked whole, or InvalidInput saying what is wrong with it."""
     if isinstance(record, _Unreadable):
@@ -211,7 +214,7 @@ def _check(
     else:
         raw_meta = {k: record[k] for k in metadata_fields if k in record}
     meta = normalize_metadata(raw_meta, rid)
-    return _Item(where, rid, text, meta, content_hash(model, text, meta, None))
+    return _Item(where, rid, text, meta, content_hash(model, text, meta, None, tag))
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -346,14 +349,28 @@ def ingest(
     window: int = INGEST_WINDOW,
     dead_letter: str | Path | None = None,
     dry_run: bool = False,
+    source_tag: str | None = None,
+    sync: bool = False,
 ) -> IngestReport:
-    """Stream ``source`` into ``collection``; return the run report (see the module doc)."""
+    """Stream ``source`` into ``collection``; return the run report (see the module doc).
+
+    ``source_tag`` marks every record written by this source. With ``sync``, once the whole
+    source went in, the records carrying the tag that the source no longer has are deleted;
+    when any record failed, that step is skipped (``sync_skipped``): a record that failed may
+    still be in the source, and its stored version must not go.
+    """
+    if sync and not source_tag:
+        raise InvalidInput(
+            "sync needs a source_tag naming the records this source owns", field="source_tag"
+        )
+    tag = source_tag or ""
     started = time.perf_counter()
     records = read_source(source)  # a missing or unreadable file fails here, before any write
     report = IngestReport(dry_run=dry_run)
     dead = _DeadLetters(report, dead_letter)
     writer = None if dry_run else _Writer(collection, report, dead, progress)
     model = collection.info.model
+    seen: set[str] = set()
     finished = False
     try:
         for chunk in _windows(records, window):
@@ -361,12 +378,13 @@ def ingest(
             items: dict[str, _Item] = {}
             for where, record in chunk:
                 try:
-                    item = _check(where, record, model, id_field, text_field, metadata_fields)
+                    item = _check(where, record, model, id_field, text_field, metadata_fields, tag)
                 except InvalidInput as exc:
                     dead.add(where, str(exc).replace(f"record {where!r}, ", ""), record)
                     continue
                 items.pop(item.id, None)  # a later record with the same id replaces it
                 items[item.id] = item
+            seen.update(items)
             stored = {r.id: stored_hash(r.metadata) for r in collection.backend.get(list(items))}
             todo = [it for it in items.values() if stored.get(it.id) != it.hash]
             report.unchanged += len(items) - len(todo)
@@ -377,7 +395,8 @@ def ingest(
                 continue
             vectors = collection.encode([it.text for it in todo])
             report.encoded += len(todo)
-            metas = [{**it.metadata, HASH_KEY: it.hash} for it in todo]
+            extra = {SOURCE_KEY: tag} if tag else {}
+            metas = [{**it.metadata, **extra, HASH_KEY: it.hash} for it in todo]
             batch = RecordBatch([it.id for it in todo], vectors, [it.text for it in todo], metas)
             writer.put(batch, [it.where for it in todo])  # type: ignore[union-attr]
         finished = True
@@ -390,5 +409,27 @@ def ingest(
                 raise  # otherwise the reader's own error is the one to report
         finally:
             dead.close()
+    if sync:
+        if report.failed:
+            report.sync_skipped = True
+        else:
+            _sync(collection, tag, seen, report)
     report.duration_s = time.perf_counter() - started
     return report
+
+
+SYNC_SCAN_BATCH = 1000
+
+
+def _sync(collection: Collection, tag: str, seen: set[str], report: IngestReport) -> None:
+    """Delete (or, in a dry run, count) the tag's records this run did not see."""
+    gone = [
+        r.id
+        for batch in collection.backend.scan(SYNC_SCAN_BATCH, with_vectors=False)
+        for r in batch
+        if r.metadata.get(SOURCE_KEY) == tag and r.id not in seen
+    ]
+    report.deleted = len(gone)
+    if not report.dry_run:
+        for start in range(0, len(gone), SYNC_SCAN_BATCH):
+            collection.backend.delete(gone[start : start + SYNC_SCAN_BATCH])
