@@ -219,6 +219,41 @@ def cmd_pairs(args: argparse.Namespace) -> None:
     )
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy the collection to another backend without re-encoding, verify, print the report."""
+    from tqdm import tqdm
+
+    from vecstore.collection import Collection
+    from vecstore.config import load_settings
+    from vecstore.migrate import migrate
+
+    with _open(args) as source:
+        settings = load_settings(args.to_config, backend=args.to_backend)
+        name = args.to_collection or source.name
+        with Collection(name, encoder=source.encoder, settings=settings) as target:
+            with tqdm(unit="rec", desc="migrate", disable=None, file=sys.stderr) as bar:
+                report = migrate(source, target, progress=bar.update)
+    if args.json:
+        _dump(report.as_dict())
+    else:
+        _table(
+            ["copied", "source", "target", "sampled", "same", "max diff", "seconds", "ok"],
+            [
+                [
+                    str(report.copied),
+                    str(report.source_count),
+                    str(report.target_count),
+                    str(report.sampled),
+                    str(report.same_results),
+                    f"{report.max_score_diff:.2e}",
+                    f"{report.duration_s:.2f}",
+                    "yes" if report.ok else "NO",
+                ]
+            ],
+        )
+    return 0 if report.ok else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -256,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, help="how many pairs (default 10 without --threshold)")
     p.add_argument("--threshold", type=float, help="every pair with cosine >= this")
     p.add_argument("--where", help="filter as JSON")
+    p = add("migrate", cmd_migrate, "copy the collection to another backend, then verify")
+    p.add_argument("--to-backend", required=True, help="numpy, qdrant, chroma or pinecone")
+    p.add_argument("--to-config", help="TOML file with the target's connection keys")
+    p.add_argument("--to-collection", help="target collection name (default: the same)")
     add("info", cmd_info, "backend, model, dimension, count and path")
     return parser
 
