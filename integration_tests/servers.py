@@ -34,9 +34,14 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def chroma_server(data: Path) -> Iterator[tuple[str, int]]:
-    """``chroma run`` on a free loopback port; yields (host, port)."""
-    port = free_port()
+def chroma_server(
+    data: Path, port: int | None = None, procs: list[subprocess.Popen[bytes]] | None = None
+) -> Iterator[tuple[str, int]]:
+    """``chroma run`` on loopback (a free port unless given); yields (host, port).
+
+    ``procs`` receives the server process, for tests that kill it.
+    """
+    port = port or free_port()
     exe = Path(sys.executable).with_name("chroma")
     log = data / "chroma.log"
     with log.open("wb") as out:
@@ -54,6 +59,8 @@ def chroma_server(data: Path) -> Iterator[tuple[str, int]]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    if procs is not None:
+        procs.append(proc)
     try:
         wait_http(f"http://127.0.0.1:{port}/api/v2/heartbeat", proc, log)
         yield "127.0.0.1", port

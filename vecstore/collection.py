@@ -212,6 +212,7 @@ class Collection:
         dry_run: bool = False,
         source_tag: str | None = None,
         sync: bool = False,
+        window: int | None = None,
     ) -> IngestReport:
         """Stream dicts or a JSONL/CSV file into the collection; see :mod:`vecstore.ingest`."""
         from vecstore.ingest import ingest
@@ -227,6 +228,7 @@ class Collection:
             dry_run=dry_run,
             source_tag=source_tag,
             sync=sync,
+            **({"window": window} if window else {}),
         )
 
     def similar_pairs(

@@ -1,0 +1,121 @@
+"""A TCP proxy on loopback that breaks a share of the traffic between a client and a server.
+
+Each HTTP request the client starts (a chunk opening with a method) is forwarded, or, at
+``fault_rate`` (every n-th request, deterministically), meets one fault, the kinds in turn:
+the connection dropped (closed), reset (RST), delayed, or answered with an HTTP 503 and
+closed. The rest of a request's bytes pass. Faults count by kind in ``faults``. Only loopback
+addresses are used.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+BUFFER = 65536
+KINDS = ("drop", "reset", "delay", "503")
+METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ")
+DELAY_S = 0.3
+SERVICE_UNAVAILABLE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+    b"Content-Length: 11\r\nConnection: close\r\n\r\nunavailable"
+)
+
+
+class FaultProxy:
+    def __init__(self, upstream_port: int, fault_rate: float) -> None:
+        self.upstream_port = upstream_port
+        self.fault_rate = fault_rate
+        self.lock = threading.Lock()
+        self.faults: Counter[str] = Counter()
+        self.requests = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = int(self.listener.getsockname()[1])
+        self.stopped = threading.Event()
+
+    def _decide(self) -> str | None:
+        """Every (1 / fault_rate)-th request meets a fault, the kinds taken in turn."""
+        with self.lock:
+            self.requests += 1
+            if self.fault_rate <= 0 or self.requests % max(1, round(1 / self.fault_rate)):
+                return None
+            kind = KINDS[sum(self.faults.values()) % len(KINDS)]
+            self.faults[kind] += 1
+            return kind
+
+    def serve(self) -> None:
+        self.listener.settimeout(0.2)
+        while not self.stopped.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(client,), daemon=True).start()
+
+    def _connection(self, client: socket.socket) -> None:
+        try:
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=30)
+        except OSError:
+            client.close()
+            return
+        back = threading.Thread(target=self._pipe, args=(upstream, client), daemon=True)
+        back.start()
+        try:
+            while True:
+                data = client.recv(BUFFER)
+                if not data:
+                    break
+                kind = self._decide() if data.startswith(METHODS) else None
+                if kind == "drop":
+                    break
+                if kind == "reset":
+                    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    break
+                if kind == "503":
+                    client.sendall(SERVICE_UNAVAILABLE)
+                    break
+                if kind == "delay":
+                    time.sleep(DELAY_S)
+                upstream.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (client, upstream):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(BUFFER):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+
+@contextmanager
+def fault_proxy(upstream_port: int, fault_rate: float) -> Iterator[FaultProxy]:
+    """A running proxy to ``127.0.0.1:upstream_port``; stopped on exit."""
+    proxy = FaultProxy(upstream_port, fault_rate)
+    thread = threading.Thread(target=proxy.serve, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy.stopped.set()
+        proxy.listener.close()
+        thread.join(timeout=5)

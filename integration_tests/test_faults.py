@@ -1,0 +1,160 @@
+"""Ingestion under faults, against real servers on loopback: the store ends exact every time."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from integration_tests.fault_proxy import fault_proxy
+from integration_tests.pinecone_server import pinecone_server
+from integration_tests.servers import chroma_server
+from vecstore import Collection, HashEncoder, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+DIM = 32
+
+
+def write_source(path: Path, n: int) -> Path:
+    with path.open("w") as fh:
+        for i in range(n):
+            fh.write(
+                json.dumps(
+                    {"id": i, "text": f"record {i} of the source, words {i % 97}", "group": i % 5}
+                )
+                + "\n"
+            )
+    return path
+
+
+def cli(*argv: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    exe = str(Path(sys.executable).with_name("vecstore"))
+    return subprocess.Popen(
+        [exe, *argv], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def test_sigkill_at_several_points_then_rerun_is_exact(tmp_path: Path) -> None:
+    n = 60_000
+    source = write_source(tmp_path / "big.jsonl", n)
+    env = {
+        **os.environ,
+        "VECSTORE_MODEL": f"hash:{DIM}",
+        "VECSTORE_NUMPY__PATH": str(tmp_path / "store"),
+    }
+    col = Collection(
+        "default",
+        encoder=HashEncoder(DIM),
+        settings=load_settings(numpy={"path": str(tmp_path / "store")}),
+    )
+    for fraction in (0.25, 0.5, 0.8):
+        col.delete(where={"group": {"$gte": 0}})  # start each round from an empty store
+        col.close()
+        with cli("ingest", str(source), "--json", env=env, cwd=tmp_path) as proc:
+            time.sleep(0.4 + 2.5 * fraction)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        col = Collection(
+            "default",
+            encoder=HashEncoder(DIM),
+            settings=load_settings(numpy={"path": str(tmp_path / "store")}),
+        )
+        before = col.count()
+        col.close()
+        with cli("ingest", str(source), "--json", env=env, cwd=tmp_path) as proc:
+            out, err = proc.communicate()
+        assert proc.returncode == 0, err
+        report = json.loads(out)
+        col = Collection(
+            "default",
+            encoder=HashEncoder(DIM),
+            settings=load_settings(numpy={"path": str(tmp_path / "store")}),
+        )
+        assert col.count() == n, f"after a kill at {fraction:.0%}"
+        assert report["unchanged"] == before and report["encoded"] == n - before
+    col.close()
+
+
+def test_pinecone_429_and_503_are_retried_exactly() -> None:
+    with pinecone_server(DIM) as (host, index):
+        settings = load_settings(backend="pinecone", pinecone={"host": host, "api_key": "k"})
+        col = Collection("faulty", encoder=HashEncoder(DIM), settings=settings)
+        index.fail_rate = 0.2
+        try:
+            records = [{"id": i, "text": f"text {i}", "g": i % 3} for i in range(3000)]
+            report = col.ingest(records, window=500)
+            assert (report.written, report.failed) == (3000, 0)
+        finally:
+            index.fail_rate = 0.0
+        assert col.count() == 3000
+        assert index.requests > 10
+        col.close()
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, int]:
+    with chroma_server(tmp_path_factory.mktemp("chroma-faults")) as address:
+        yield address  # type: ignore[misc]
+
+
+def test_chroma_behind_a_faulty_proxy_ends_exact(chroma: tuple[str, int]) -> None:
+    n = 20_000
+    with fault_proxy(chroma[1], fault_rate=0.0) as proxy:
+        settings = load_settings(
+            backend="chroma",
+            chroma={"host": "127.0.0.1", "port": proxy.port},
+            retry={"attempts": 8, "deadline_s": 120},
+        )
+        col = Collection("proxied", encoder=HashEncoder(DIM), settings=settings)
+        proxy.fault_rate = 0.2
+        records = ({"id": i, "text": f"record {i}", "g": i % 4} for i in range(n))
+        report = col.ingest(records)
+        proxy.fault_rate = 0.0
+        assert (report.written, report.failed) == (n, 0)
+        assert col.count() == n
+        assert col.count({"g": 0}) == n // 4
+        assert sum(proxy.faults.values()) > 0, (
+            f"no fault in {proxy.requests} requests: proved nothing"
+        )
+        col.close()
+
+
+def test_chroma_killed_mid_ingest_then_rerun_is_exact(tmp_path: Path) -> None:
+    n = 30_000
+    source = write_source(tmp_path / "src.jsonl", n)
+    data = tmp_path / "server"
+    data.mkdir()
+    servers: list[subprocess.Popen[bytes]] = []
+    with chroma_server(data, procs=servers) as (host, port):
+        env = {
+            **os.environ,
+            "VECSTORE_MODEL": f"hash:{DIM}",
+            "VECSTORE_BACKEND": "chroma",
+            "VECSTORE_CHROMA__HOST": host,
+            "VECSTORE_CHROMA__PORT": str(port),
+            "VECSTORE_RETRY__ATTEMPTS": "2",
+            "VECSTORE_RETRY__DEADLINE_S": "5",
+        }
+        with cli("ingest", str(source), "--json", env=env, cwd=tmp_path) as proc:
+            time.sleep(3)
+            servers[0].send_signal(signal.SIGKILL)
+            _, err = proc.communicate(timeout=300)
+        # The run either finished before the kill, or stopped with one clear error line.
+        assert "Traceback" not in err
+        assert proc.returncode == 0 or err.strip().splitlines()[-1].startswith("error: ")
+    with chroma_server(data, port=port) as (host, port):
+        with cli("ingest", str(source), "--json", env=env, cwd=tmp_path) as proc:
+            out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        report = json.loads(out)
+        settings = load_settings(backend="chroma", chroma={"host": host, "port": port})
+        col = Collection("default", encoder=HashEncoder(DIM), settings=settings)
+        assert col.count() == n
+        assert report["unchanged"] + report["written"] == n
+        col.close()
