@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import make_collection
 from vecstore import (
+    HashEncoder,
     IncompatibleCollection,
     InvalidName,
     StoreCorrupted,
@@ -223,6 +224,8 @@ def test_compaction_bounds_segments_and_keeps_records(store_path: Path) -> None:
     assert col.get(["r5"])[0].text == "record 11 again"
     files = {p.name.split(".")[0] for p in (store_path / "test").glob("seg-*")}
     assert len(files) == len(col.backend._segments)  # type: ignore[attr-defined]
+    (rec,) = col.get(["r5"], with_vectors=True)  # vectors survive the merges row for row
+    np.testing.assert_allclose(rec.vector, HashEncoder(32).encode([rec.text or ""])[0], atol=1e-6)
     col.close()
     col = make_collection(store_path)
     assert col.count() == 40 and col.get(["r39"])[0].text == "record 39"

@@ -384,7 +384,8 @@ def ingest(
                     continue
                 items.pop(item.id, None)  # a later record with the same id replaces it
                 items[item.id] = item
-            seen.update(items)
+            if sync:
+                seen.update(items)  # ids only, and only when they are needed
             stored = {r.id: stored_hash(r.metadata) for r in collection.backend.get(list(items))}
             todo = [it for it in items.values() if stored.get(it.id) != it.hash]
             report.unchanged += len(items) - len(todo)

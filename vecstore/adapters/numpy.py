@@ -252,14 +252,20 @@ class NumpyBackend:
         manifest = dict(self._manifest)
         manifest["segments"] = list(manifest["segments"][:start])
         if sum(len(k) for k in keep):
+            pairs = list(zip(merged, keep, strict=True))
             data = files.SegmentData(
-                np.concatenate([seg.data.vectors[k] for seg, k in zip(merged, keep, strict=True)]),
-                [seg.data.ids[i] for seg, k in zip(merged, keep, strict=True) for i in k],
-                [seg.data.texts[i] for seg, k in zip(merged, keep, strict=True) for i in k],
-                [seg.data.metadata[i] for seg, k in zip(merged, keep, strict=True) for i in k],
+                # The vectors go as parts, one at a time, never as one joined copy.
+                np.empty((0, merged[0].data.vectors.shape[1]), np.float32),
+                [seg.data.ids[i] for seg, k in pairs for i in k],
+                [seg.data.texts[i] for seg, k in pairs for i in k],
+                [seg.data.metadata[i] for seg, k in pairs for i in k],
+            )
+            parts = (
+                seg.data.vectors if len(k) == len(seg.alive) else seg.data.vectors[k]
+                for seg, k in pairs
             )
             name = self._next_name(manifest)
-            manifest["segments"].append(files.write_segment(self.directory, name, data))
+            manifest["segments"].append(files.write_segment(self.directory, name, data, parts))
         self._commit(manifest)
         files.remove_unlisted(self.directory, manifest)
 

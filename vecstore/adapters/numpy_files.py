@@ -16,6 +16,7 @@ next writer.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,9 +64,34 @@ def write_file(path: Path, data: bytes | Vectors) -> int:
     return path.stat().st_size
 
 
-def write_segment(directory: Path, name: str, data: SegmentData) -> dict[str, Any]:
-    """Write a segment's two files; return its manifest entry."""
-    npy_bytes = write_file(directory / f"{name}.npy", np.ascontiguousarray(data.vectors))
+def write_vectors(path: Path, shape: tuple[int, int], parts: Iterable[Vectors]) -> int:
+    """Write row blocks, one at a time, into one .npy through a memory map; fsynced."""
+    tmp = path.with_name(path.name + ".tmp")
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
+    at = 0
+    for part in parts:
+        out[at : at + len(part)] = part
+        at += len(part)
+    out.flush()
+    del out
+    with tmp.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path.stat().st_size
+
+
+def write_segment(
+    directory: Path, name: str, data: SegmentData, parts: Iterable[Vectors] | None = None
+) -> dict[str, Any]:
+    """Write a segment's two files; return its manifest entry.
+
+    With ``parts``, the vectors are those row blocks, written in turn (``data.vectors`` unused).
+    """
+    npy = directory / f"{name}.npy"
+    if parts is not None:
+        npy_bytes = write_vectors(npy, (len(data.ids), data.vectors.shape[1]), parts)
+    else:
+        npy_bytes = write_file(npy, np.ascontiguousarray(data.vectors))
     body = {"ids": data.ids, "texts": data.texts, "metadata": data.metadata}
     json_bytes = write_file(directory / f"{name}.json", orjson.dumps(body))
     return {
