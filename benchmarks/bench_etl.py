@@ -103,10 +103,12 @@ def peak_rss_mb(n: int, tmp: Path) -> tuple[float, float]:
                 + "\n"
             )
     env = {**os.environ, "VECSTORE_MODEL": "hash:384", "VECSTORE_NUMPY__PATH": str(tmp / f"s{n}")}
+    # VmHWM is this process image's own peak (ru_maxrss would carry over the parent's peak
+    # across fork and exec, and the parent holds the model).
     code = (
-        "import resource, sys; from vecstore.cli import main; rc = main(sys.argv[1:]); "
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); "
-        "sys.exit(rc)"
+        "import sys; from vecstore.cli import main; rc = main(sys.argv[1:]); "
+        "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
+        "print(hwm.split()[1], file=sys.stderr); sys.exit(rc)"
     )
     start = time.perf_counter()
     proc = subprocess.run(

@@ -204,3 +204,13 @@ def test_congruent_with_numpy_reference(
         assert "$not around" in str(exc)  # refused before any I/O: allowed, never approximated
     finally:
         reference.close()
+
+
+def test_ingest_dead_letters_a_record_too_large_for_pinecone(server: tuple[str, Index]) -> None:
+    col = pinecone_collection(server[0], unique("ingest"))
+    records = [{"id": f"r{i}", "text": f"text {i}"} for i in range(50)]
+    records[17]["text"] = "word " * 9000  # 45 KB: over Pinecone's 40 KB per vector
+    report = col.ingest(records)
+    assert (report.written, report.failed) == (49, 1)
+    assert report.failures[0].where == "record 17" and "40960" in report.failures[0].reason
+    assert col.count() == 49

@@ -64,7 +64,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     fields = [f for f in args.metadata_fields.split(",") if f] if args.metadata_fields else None
     dead = args.dead_letter or f"{Path(args.path).stem}.dead.jsonl"
     with _open(args) as col:
-        with tqdm(unit="rec", desc="ingest", disable=None, file=sys.stderr) as bar:
+        with tqdm(
+            unit="rec", desc="ingest", disable=None, file=sys.stderr, total=_count_lines(args.path)
+        ) as bar:
             report = col.ingest(
                 args.path,
                 id_field=args.id_field or None,
@@ -109,6 +111,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(f"{report.failed} record(s) failed; all are in {dead}", file=sys.stderr)
         return 2
     return 0
+
+
+def _count_lines(path: str) -> int | None:
+    """Records in a JSONL/CSV file, counted cheaply, so the progress bar can show an ETA."""
+    from pathlib import Path
+
+    p = Path(path)
+    if p.suffix.lower() not in (".jsonl", ".ndjson", ".csv") or not p.is_file():
+        return None
+    with p.open("rb") as fh:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+    return max(lines - (1 if p.suffix.lower() == ".csv" else 0), 0)
 
 
 def cmd_query(args: argparse.Namespace) -> None:
