@@ -61,9 +61,6 @@ def test_congruent_with_numpy_reference(
 ) -> None:
     from qdrant_client import QdrantClient
 
-    from tests.conftest import make_collection as numpy_collection
-
-    reference = numpy_collection(tmp_path_factory.mktemp("ref"), "c")
     client = QdrantClient(location=":memory:")
     other = Collection(
         "c",
@@ -72,9 +69,8 @@ def test_congruent_with_numpy_reference(
         settings=load_settings(),
     )
     try:
-        check_congruence(reference, other, metas, where, seed)
+        check_congruence(other, metas, where, seed, tmp_path_factory.mktemp("ref"))
     finally:
-        reference.close()
         client.close()
 
 

@@ -6,6 +6,7 @@ A test module calls :func:`check_congruence` from a hypothesis test with its own
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,13 +25,36 @@ def random_vectors(seed: int, n: int, dim: int) -> np.ndarray[Any, np.dtype[np.f
 
 
 def check_congruence(
+    other: Collection,
+    metas: list[dict[str, Any]],
+    where: dict[str, Any],
+    seed: int,
+    workdir: Path,
+) -> None:
+    """Compare ``other`` with a fresh NumPy reference (in ``workdir``) on the same records.
+
+    Query, count, delete and get under ``where`` must agree.
+    """
+    from vecstore.adapters.numpy import NumpyBackend
+    from vecstore.encoders import HashEncoder
+
+    dim = other.info.dimension
+    reference = Collection(
+        "reference", backend=NumpyBackend("reference", path=workdir), encoder=HashEncoder(dim)
+    )
+    try:
+        _compare(reference, other, metas, where, seed)
+    finally:
+        reference.close()
+
+
+def _compare(
     reference: Collection,
     other: Collection,
     metas: list[dict[str, Any]],
     where: dict[str, Any],
     seed: int,
 ) -> None:
-    """Load the same records into both and compare query, count and get under ``where``."""
     dim = reference.info.dimension
     ids = [f"id-{i}" for i in range(len(metas))]
     vectors = random_vectors(seed, len(metas) + 1, dim)
