@@ -233,3 +233,10 @@ def test_sync_is_skipped_when_records_fail(col: Collection) -> None:
     assert report.sync_skipped and report.deleted == 0 and col.count() == 2
     with pytest.raises(InvalidInput, match="source_tag"):
         col.ingest([], sync=True)
+
+
+@pytest.mark.parametrize("source", [None, {"id": 1, "text": "one record"}, 42])
+def test_source_that_is_not_records_is_refused(col: Collection, source: Any) -> None:
+    with pytest.raises(InvalidInput, match="source must be a path or an iterable of dicts"):
+        col.ingest(source)
+    assert col.count() == 0

@@ -27,3 +27,13 @@ def make_collection(tmp_path: Path) -> Iterator[MakeCollection]:
 
 class TestNumpyContract(BackendContract):
     pass
+
+
+def test_numpy_strings_are_stored_as_plain_str(tmp_path: Path) -> None:
+    import numpy as np
+
+    col = build(tmp_path, "np-str")
+    ids = col.upsert(np.array(["numpy text one", "numpy text two"]), ids=np.array(["a", "b"]))
+    assert [type(i) for i in ids] == [str, str]
+    assert [type(r.text) for r in col.get(["a", "b"])] == [str, str]
+    col.close()

@@ -188,8 +188,11 @@ class Collection:
             vector = self.encode([validation.check_text(query, "query")])
         else:
             if np.ndim(query) != 1:
-                raise InvalidInput("a query vector must be one-dimensional", field="query")
-            vector = validation.check_vectors(query, self.info.dimension, ["query"])
+                raise InvalidInput(
+                    f"a query is a str or a one-dimensional vector, got {type(query).__name__}",
+                    field="query",
+                )
+            vector = validation.check_vectors(query, self.info.dimension, ["query"], "query")
         return [public_hit(h) for h in self.backend.query(vector, k, node)[0]]
 
     def get(self, ids: Sequence[str] | str, *, with_vectors: bool = False) -> list[StoredRecord]:

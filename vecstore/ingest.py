@@ -155,6 +155,12 @@ def read_source(source: Iterable[dict[str, Any]] | str | Path) -> Iterator[tuple
         except OSError as exc:
             raise InvalidInput(f"{path}: cannot be read ({exc.strerror})", field="source") from exc
         return reader(path)
+    if source is None or isinstance(source, dict | bytes) or not isinstance(source, Iterable):
+        raise InvalidInput(
+            f"source must be a path or an iterable of dicts, got {type(source).__name__}"
+            + (" (wrap one record in a list)" if isinstance(source, dict) else ""),
+            field="source",
+        )
     return ((f"record {i}", rec) for i, rec in enumerate(source))
 
 

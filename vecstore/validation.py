@@ -63,7 +63,7 @@ def check_text(text: Any, record: int | str) -> str:
         )
     if not text.strip():
         raise InvalidInput("text is empty or whitespace only", record=record, field="text")
-    return text
+    return str(text)  # plain str, also for numpy str_
 
 
 def check_ids(ids: Sequence[Any]) -> list[str]:
@@ -79,7 +79,7 @@ def check_ids(ids: Sequence[Any]) -> list[str]:
                 field="id",
             )
         seen[rid] = i
-    return list(ids)
+    return [str(rid) for rid in ids]  # plain str: a numpy str_ id must not leak into stores
 
 
 def derived_id(text: str | None, vector: Vectors | None) -> str:
@@ -88,18 +88,20 @@ def derived_id(text: str | None, vector: Vectors | None) -> str:
     return hashlib.blake2b(payload, digest_size=ID_DIGEST_BYTES).hexdigest()
 
 
-def check_vectors(vectors: Any, dimension: int, ids: Sequence[str] | None) -> Vectors:
+def check_vectors(
+    vectors: Any, dimension: int, ids: Sequence[str] | None, field: str = "vectors"
+) -> Vectors:
     """Return a new (n, dimension) float32 array of unit rows, or raise naming the record."""
     try:
         arr = np.array(vectors, dtype=np.float32, copy=True)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"vectors are not a numeric array: {exc}", field="vectors") from exc
+        raise InvalidInput(f"{field} are not a numeric array: {exc}", field=field) from exc
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
     if arr.ndim != 2 or arr.shape[1] != dimension:
         raise InvalidInput(
-            f"vectors have shape {np.shape(vectors)}; this collection needs (n, {dimension})",
-            field="vectors",
+            f"shape {np.shape(vectors)}: this collection needs vectors of dimension {dimension}",
+            field=field,
         )
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
