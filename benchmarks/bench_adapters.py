@@ -18,7 +18,6 @@ import gc
 import statistics
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +28,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from timing import timed  # noqa: E402
+
 from integration_tests.pinecone_server import pinecone_server  # noqa: E402
 from integration_tests.servers import chroma_server, close_chroma_sessions  # noqa: E402
 from vecstore import Collection, HashEncoder, load_settings  # noqa: E402
@@ -37,12 +38,6 @@ from vecstore.records import RecordBatch  # noqa: E402
 
 DIM = 384
 K = 10
-
-
-def timed(fn: Callable[[], object]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def timed_pair(
@@ -294,6 +289,7 @@ def main() -> None:
         "raw ms",
         "diff ms",
         "convert us/rec",
+        "tolist us/rec",
     )
     print(" | ".join(f"{h:>15}" for h in head))
     for name, ua, ur, qa, qr, conv, tl in rows:

@@ -13,26 +13,17 @@ import statistics
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import psutil
+from timing import median_time
 
 from vecstore import Collection, HashEncoder
 from vecstore.adapters.numpy import NumpyBackend
 from vecstore.records import CollectionInfo, RecordBatch
 
 DIM = 384
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def store(path: Path, n: int, seed: int) -> Collection:

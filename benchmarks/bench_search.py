@@ -14,14 +14,12 @@ Times are medians of several repeats. Usage:
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from timing import median_time
 
 from vecstore.adapters.numpy import NumpyBackend
 from vecstore.records import CollectionInfo, RecordBatch
@@ -29,16 +27,6 @@ from vecstore.records import CollectionInfo, RecordBatch
 DIM = 384
 K = 10
 BATCH = 100
-
-
-def median_time(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm caches and pages
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def build(path: Path, n: int, rng: np.random.Generator) -> NumpyBackend:
@@ -65,15 +53,15 @@ def measure(n: int, rng: np.random.Generator, repeats: int, faiss: Any) -> tuple
         q1 = matrix[rng.integers(n)][None, :].copy()
         qb = np.ascontiguousarray(matrix[rng.integers(0, n, BATCH)])
         few = max(3, repeats // 2)
-        floor = median_time(lambda: np.max(matrix), repeats)
-        ours1 = median_time(lambda: backend.query(q1, K, None), repeats)
-        oursb = median_time(lambda: backend.query(qb, K, None), few)
+        floor = median_time(lambda: np.max(matrix), repeats, warm=True)
+        ours1 = median_time(lambda: backend.query(q1, K, None), repeats, warm=True)
+        oursb = median_time(lambda: backend.query(qb, K, None), few, warm=True)
         f1 = fb = agree = float("nan")
         if faiss is not None:
             index = faiss.IndexFlatIP(DIM)
             index.add(np.ascontiguousarray(matrix))
-            f1 = median_time(lambda: index.search(q1, K), repeats)
-            fb = median_time(lambda: index.search(qb, K), few)
+            f1 = median_time(lambda: index.search(q1, K), repeats, warm=True)
+            fb = median_time(lambda: index.search(qb, K), few, warm=True)
             # Exact search must agree with faiss on the ids.
             _, fid = index.search(qb, K)
             ours = backend.query(qb, K, None)
