@@ -389,7 +389,31 @@ class BadInputContract:
         self._unchanged(seeded)
 
 
+class PairsContract:
+    """similar_pairs and near_duplicates give the brute-force answer on every backend."""
+
+    def test_similar_pairs_match_brute_force(self, make_collection: MakeCollection) -> None:
+        col = make_collection("pairs")
+        rng = np.random.default_rng(5)
+        vectors = rng.standard_normal((30, DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        ids = [f"p{i}" for i in range(30)]
+        col.upsert(None, ids=ids, vectors=vectors)
+        scores = vectors.astype(np.float64) @ vectors.T.astype(np.float64)
+        want = sorted(
+            ((scores[i, j], i, j) for i in range(30) for j in range(i + 1, 30)), reverse=True
+        )[:8]
+        got = col.similar_pairs(8)
+        assert [frozenset((p.a, p.b)) for p in got] == [
+            frozenset((ids[i], ids[j])) for _, i, j in want
+        ]
+        assert [p.score for p in got] == pytest.approx([s for s, _, _ in want], abs=1e-5)
+        (group,) = col.near_duplicates(got[0].score - 1e-6)
+        assert sorted(group) == sorted((got[0].a, got[0].b))
+
+
 class BackendContract(
+    PairsContract,
     CrudContract,
     IdContract,
     ReplaceContract,
