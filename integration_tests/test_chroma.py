@@ -51,7 +51,7 @@ class TestChromaEmbeddedContract(BackendContract):
 
 
 @settings(
-    max_examples=25,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

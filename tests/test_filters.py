@@ -87,3 +87,26 @@ def test_reference_type_rules() -> None:
     assert not matches(parse({"a": {"$gt": 0}}), {"a": True})
     assert matches(parse({"a": {"$ne": 1}}), {})
     assert not matches(parse({"a": {"$gt": 0}}), {})
+
+
+def test_chroma_compile_is_exact_where_it_can_be() -> None:
+    from vecstore.adapters.chroma_filters import Inexact, compile_where
+
+    assert compile_where(parse({"a": "x"})) == {
+        "$or": [{"a": {"$eq": "x"}}, {"a": {"$contains": "x"}}]
+    }
+    assert compile_where(parse({"a": {"$ne": "y"}})) == {
+        "$and": [{"a": {"$ne": "y"}}, {"a": {"$not_contains": "y"}}]
+    }
+    assert compile_where(parse({"$not": {"a": {"$in": [True]}}})) == {
+        "$and": [{"a": {"$ne": True}}, {"a": {"$not_contains": True}}]
+    }
+    for inexact in (
+        {"a": {"$gt": 1}},
+        {"a": {"$exists": True}},
+        {"$not": {"a": {"$lte": 2}}},
+        {"a": 1.5},
+        {"a": {"$in": ["x", 2]}},
+    ):
+        with pytest.raises(Inexact):
+            compile_where(parse(inexact))

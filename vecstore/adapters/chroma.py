@@ -4,11 +4,11 @@
 * Replace: Chroma's upsert merges metadata, so before writing, the keys a record loses are sent
   as None (Chroma deletes a key given None): one ``get`` per batch, and the write stays a
   single request.
-* Filters are evaluated exactly by the reference evaluator on the records' metadata, then the
-  vector query runs restricted to the matching ids (``query(ids=...)``). Chroma's own ``where``
-  differs from vecstore's on list fields (``$eq`` never matches a list) and has no ``$exists``,
-  so compiling to it could not keep the meaning; the cost of this route is reading every
-  record's metadata once per filtered call.
+* Filters of equality, set and logic operators compile to Chroma's ``where`` with the exact
+  meaning (:mod:`vecstore.adapters.chroma_filters`). Filters with range operators or ``$exists``
+  (which Chroma evaluates differently on list fields, or not at all) are evaluated exactly by
+  the reference evaluator on the records' metadata, then the query runs restricted to the
+  matching ids (``query(ids=...)``): that route reads every record's metadata once per call.
 * Batches: ``get_max_batch_size()`` read at run time; every HTTP call has a timeout (the client
   has none of its own); unreachable servers raise ``BackendUnavailable``.
 * Model, dimension and the cosine space are kept in the collection's metadata/configuration
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from vecstore.adapters.base import Capabilities
+from vecstore.adapters.chroma_filters import Inexact, compile_where
 from vecstore.adapters.common import NETWORK_TIMEOUT_S, chunks, clip_score, require, status_error
 from vecstore.errors import (
     BackendError,
@@ -212,9 +213,18 @@ class ChromaBackend:
                 )
             )
 
+    @staticmethod
+    def _native(where: Filter) -> dict[str, Any] | None:
+        """Chroma's own ``where`` when it keeps the meaning exactly, else None."""
+        try:
+            return compile_where(where)
+        except Inexact:
+            return None
+
     def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
         restrict: list[str] | None = None
-        if where is not None:
+        native = self._native(where) if where is not None else None
+        if where is not None and native is None:
             restrict = self._matching_ids(where)
             if not restrict:
                 return [[] for _ in vectors]
@@ -225,6 +235,7 @@ class ChromaBackend:
                 query_embeddings=vectors,
                 n_results=n_results,
                 ids=restrict,
+                where=native,
                 include=["documents", "metadatas", "distances"],
             )
         )
@@ -272,13 +283,19 @@ class ChromaBackend:
 
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
         doomed = list(ids or [])
-        if where is not None:
+        native = self._native(where) if where is not None else None
+        if native is not None:
+            self._call(lambda: self.col.delete(where=native))
+        elif where is not None:
             doomed += self._matching_ids(where)
         for part in chunks(doomed, self.max_batch):
             self._call(lambda part=part: self.col.delete(ids=list(part)))  # type: ignore[misc]
 
     def count(self, where: Filter | None = None) -> int:
         if where is not None:
+            native = self._native(where)
+            if native is not None:
+                return len(self._call(lambda: self.col.get(where=native, include=[]))["ids"])
             return len(self._matching_ids(where))
         return int(self._call(lambda: self.col.count()))
 
