@@ -8,14 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from integration_tests.servers import chroma_server, free_port
 from vecstore import BackendUnavailable, Collection, HashEncoder, InvalidName, load_settings
 from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
-from vecstore.testing.congruence import check_congruence
-from vecstore.testing.strategies import filters, metadata
+from vecstore.testing.congruence import check_congruence, congruence_cases
 
 pytest.importorskip("chromadb", reason="chromadb is not installed (vecstore[chroma])")
 
@@ -50,14 +47,7 @@ class TestChromaEmbeddedContract(BackendContract):
         return lambda name: Collection(name, encoder=HashEncoder(DIM), settings=s)
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-@given(
-    metas=st.lists(metadata, min_size=1, max_size=15), where=filters, seed=st.integers(0, 10_000)
-)
+@congruence_cases(60, max_records=15)
 def test_server_congruent_with_numpy_reference(
     server: tuple[str, int],
     tmp_path_factory: pytest.TempPathFactory,

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from integration_tests.pinecone_server import Index, pinecone_server
 from integration_tests.servers import free_port
@@ -33,8 +31,7 @@ from vecstore.testing.conformance import (
     ScoreContract,
     unit,
 )
-from vecstore.testing.congruence import check_congruence
-from vecstore.testing.strategies import filters, metadata
+from vecstore.testing.congruence import check_congruence, congruence_cases
 
 pytest.importorskip("pinecone", reason="the pinecone SDK is not installed (vecstore[pinecone])")
 
@@ -173,14 +170,7 @@ def test_nan_query_is_refused_before_io(server: tuple[str, Index]) -> None:
     assert index.requests == before
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
-@given(
-    metas=st.lists(metadata, min_size=1, max_size=15), where=filters, seed=st.integers(0, 10_000)
-)
+@congruence_cases(40, max_records=15)
 def test_congruent_with_numpy_reference(
     server: tuple[str, Index],
     tmp_path_factory: pytest.TempPathFactory,

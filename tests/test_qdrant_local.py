@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from vecstore import (
     BackendUnavailable,
@@ -19,8 +17,7 @@ from vecstore import (
     load_settings,
 )
 from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
-from vecstore.testing.congruence import check_congruence
-from vecstore.testing.strategies import filters, metadata
+from vecstore.testing.congruence import check_congruence, congruence_cases
 
 pytest.importorskip("qdrant_client", reason="qdrant-client is not installed (vecstore[qdrant])")
 
@@ -49,10 +46,7 @@ class TestQdrantLocalContract(BackendContract):
     pass
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    metas=st.lists(metadata, min_size=1, max_size=20), where=filters, seed=st.integers(0, 10_000)
-)
+@congruence_cases(60, max_records=20)
 def test_congruent_with_numpy_reference(
     tmp_path_factory: pytest.TempPathFactory,
     metas: list[dict[str, Any]],

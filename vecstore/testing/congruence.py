@@ -6,14 +6,38 @@ A test module calls :func:`check_congruence` from a hypothesis test with its own
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vecstore.collection import Collection
+from vecstore.testing.strategies import filters, metadata
 
 SCORE_TOLERANCE = 1e-4
+
+
+def congruence_cases(
+    max_examples: int, max_records: int = 15
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Hypothesis settings and inputs (``metas``, ``where``, ``seed``) for a congruence test."""
+
+    def decorate(test: Callable[..., None]) -> Callable[..., None]:
+        cases = given(
+            metas=st.lists(metadata, min_size=1, max_size=max_records),
+            where=filters,
+            seed=st.integers(0, 10_000),
+        )
+        return settings(
+            max_examples=max_examples,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+        )(cases(test))
+
+    return decorate
 
 
 def random_vectors(seed: int, n: int, dim: int) -> np.ndarray[Any, np.dtype[np.float32]]:
