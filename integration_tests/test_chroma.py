@@ -77,7 +77,7 @@ def test_server_down_is_backend_unavailable_quickly() -> None:
 
 def test_max_batch_size_is_read_at_run_time(server: tuple[str, int]) -> None:
     col = server_collection(server, unique("big"))
-    backend = col.backend.inner  # type: ignore[attr-defined]
+    backend = col.store
     assert isinstance(backend, ChromaBackend) and backend.max_batch > 1000
     n = backend.max_batch + 25
     col.upsert(

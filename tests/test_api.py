@@ -18,6 +18,7 @@ EXPECTED = {
     "Capabilities",
     "Collection",
     "CollectionInfo",
+    "CollectionNotFound",
     "ConfigError",
     "DuplicateId",
     "Encoder",

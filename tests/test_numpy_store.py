@@ -20,7 +20,6 @@ from vecstore import (
     IncompatibleCollection,
     InvalidName,
     StoreCorrupted,
-    StoreLocked,
 )
 from vecstore.adapters import numpy as numpy_store
 from vecstore.adapters import numpy_files
@@ -58,7 +57,7 @@ def test_vectors_are_memory_mapped_float32(store_path: Path) -> None:
     col.upsert(["some text"], ids=["a"])
     col.close()
     col = make_collection(store_path)
-    seg = col.backend._segments[0]  # type: ignore[attr-defined]
+    seg = col.store.segments[0]  # type: ignore[attr-defined]
     assert isinstance(seg.data.vectors, np.memmap) and seg.data.vectors.dtype == np.float32
     col.close()
 
@@ -74,37 +73,58 @@ def test_reader_sees_other_writers_commits(store_path: Path) -> None:
     reader.close()
 
 
-def test_second_writer_is_refused(store_path: Path) -> None:
+def test_two_writers_take_turns(store_path: Path) -> None:
     first = make_collection(store_path)
     first.upsert(["held"], ids=["h"])
-    second = make_collection(store_path)
-    with pytest.raises(StoreLocked, match="another process"):
-        second.upsert(["blocked"], ids=["b"])
-    assert second.count() == 1
+    second = make_collection(store_path)  # the lock is held only during a write, not until close
+    second.upsert(["also written"], ids=["b"])
+    first.upsert(["third"], ids=["c"])
+    assert first.count() == second.count() == 3
     first.close()
-    second.upsert(["now fine"], ids=["b"])
-    assert second.count() == 2
     second.close()
 
 
-def test_second_writer_in_another_process_is_refused(store_path: Path) -> None:
-    first = make_collection(store_path)
-    first.upsert(["held"], ids=["h"])
+def test_a_writer_waits_then_is_refused_naming_the_lock(store_path: Path) -> None:
+    from filelock import FileLock
+
+    col = make_collection(store_path)
+    col.upsert(["first"], ids=["a"])
+    held = FileLock(store_path / "test" / ".lock")
+    held.acquire()
     script = textwrap.dedent(f"""
-        from tests.conftest import make_collection
+        import time
         from pathlib import Path
-        from vecstore import StoreLocked
-        col = make_collection(Path({str(store_path)!r}))
+        from vecstore import Collection, HashEncoder, StoreLocked, load_settings
+        from vecstore.adapters.numpy import NumpyBackend
+        col = Collection("test", encoder=HashEncoder(32), settings=load_settings(),
+                         backend=NumpyBackend("test", path=Path({str(store_path)!r}),
+                                              lock_timeout_s=0.5))
+        started = time.monotonic()
+        print("readers never block:", col.count())
         try:
             col.upsert(["x"], ids=["x"])
         except StoreLocked as exc:
-            print("locked:", exc)
+            print("waited", round(time.monotonic() - started, 1), "locked:", exc)
     """)
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout
-    assert out.startswith("locked:")
-    first.close()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        held.release()
+    assert "readers never block: 1" in out
+    assert "locked:" in out and str(store_path / "test" / ".lock") in out
+    assert float(out.split("waited ")[1].split()[0]) >= 0.5
+    col.upsert(["now fine"], ids=["b"])
+    assert col.count() == 2
+    col.close()
+
+
+def test_lock_timeout_comes_from_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vecstore import load_settings
+
+    monkeypatch.setenv("VECSTORE_NUMPY__LOCK_TIMEOUT_S", "2.5")
+    assert load_settings().numpy.lock_timeout_s == 2.5
 
 
 def test_crash_before_commit_keeps_previous_state(
@@ -219,11 +239,11 @@ def test_compaction_bounds_segments_and_keeps_records(store_path: Path) -> None:
     for i in range(40):
         col.upsert([f"record {i}"], ids=[f"r{i}"], metadata=[{"i": i}])
         col.upsert([f"record {i} again"], ids=[f"r{i // 2}"], metadata=[{"i": i}])
-    assert len(col.backend._segments) <= numpy_store.MAX_SEGMENTS  # type: ignore[attr-defined]
+    assert len(col.store.segments) <= numpy_store.MAX_SEGMENTS  # type: ignore[attr-defined]
     assert col.count() == 40
     assert col.get(["r5"])[0].text == "record 11 again"
     files = {p.name.split(".")[0] for p in (store_path / "test").glob("seg-*")}
-    assert len(files) == len(col.backend._segments)  # type: ignore[attr-defined]
+    assert len(files) == len(col.store.segments)  # type: ignore[attr-defined]
     (rec,) = col.get(["r5"], with_vectors=True)  # vectors survive the merges row for row
     np.testing.assert_allclose(rec.vector, HashEncoder(32).encode([rec.text or ""])[0], atol=1e-6)
     col.close()

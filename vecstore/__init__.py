@@ -12,6 +12,7 @@ from vecstore.encoders import Encoder, HashEncoder, SentenceTransformerEncoder
 from vecstore.errors import (
     BackendError,
     BackendUnavailable,
+    CollectionNotFound,
     ConfigError,
     DuplicateId,
     FilterError,
@@ -50,6 +51,7 @@ __all__ = [
     "Capabilities",
     "Collection",
     "CollectionInfo",
+    "CollectionNotFound",
     "ConfigError",
     "DuplicateId",
     "Encoder",

@@ -3,6 +3,12 @@
 No backend-specific code lives here; everything a backend receives is already checked
 (see :mod:`vecstore.validation` and :mod:`vecstore.metadata`), so a bad record fails the whole
 call before anything is written.
+
+Sharing: every public method may be called from many threads at once. A Collection holds no
+mutable state of its own after construction; each backend makes its own calls thread-safe
+(see :mod:`vecstore.adapters.numpy` and :mod:`vecstore.adapters.network`), and encoders
+serialise what their model needs. The ``a``-prefixed methods give the same calls to asyncio
+code (see :mod:`vecstore.aio`).
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecstore import filters, validation
-from vecstore.adapters.base import Backend, create_backend
+from vecstore.adapters.base import Backend, MatrixSource, create_backend
+from vecstore.aio import in_thread
 from vecstore.encoders import Encoder, encoder_from_name
-from vecstore.errors import FilterError, InvalidInput
+from vecstore.errors import FilterError, InvalidInput, InvalidName
 from vecstore.hashing import HASH_KEY, content_hash, public_hit, public_record
 from vecstore.metadata import normalize_metadata
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
@@ -46,11 +53,14 @@ class Collection:
         backend: Backend | str | None = None,
         encoder: Encoder | str | None = None,
         settings: Settings | None = None,
+        create: bool = True,
     ) -> None:
         if settings is None:
             from vecstore.config import load_settings
 
             settings = load_settings()
+        if not isinstance(name, str) or not name:
+            raise InvalidName(f"a collection name is a non-empty str, got {name!r}")
         self.name = name
         self.encoder = (
             encoder
@@ -67,10 +77,12 @@ class Collection:
             else create_backend(self.backend_name, name, settings)
         )
         policy = RetryPolicy(settings.retry.attempts, settings.retry.deadline_s)
+        self.store: Backend = inner
+        """The backend itself, for its optional abilities (:class:`MatrixSource`)."""
         self.backend: Backend = RetryingBackend(inner, policy)
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
         try:
-            self.info = self.backend.open(wanted)
+            self.info = self.backend.open(wanted, create=create)
         except BaseException:
             if not isinstance(backend, Backend):  # ours to release: files, locks, connections
                 self.backend.close()
@@ -108,6 +120,8 @@ class Collection:
         n = len(text_list) if text_list is not None else validation.row_count(vectors)
         validation.check_length(id_list, n, "ids")
         validation.check_length(meta_list, n, "metadata")
+        if n == 0:  # nothing to do, whatever shape the empty input had
+            return RecordBatch([], np.empty((0, self.info.dimension), np.float32), [], [])
         if id_list is not None:
             id_list = validation.check_ids(id_list)
         if text_list is not None:
@@ -301,6 +315,10 @@ class Collection:
             )
         return node
 
+    def matrix_source(self) -> MatrixSource | None:
+        """The backend, when it can hand over its vectors as one matrix (else None)."""
+        return self.store if isinstance(self.store, MatrixSource) else None
+
     def close(self) -> None:
         """Release the backend's files, locks and connections."""
         self.backend.close()
@@ -311,6 +329,51 @@ class Collection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- asyncio: the same calls, run on vecstore's thread pool --------------------------------
+
+    async def aupsert(
+        self,
+        texts: Sequence[str] | None = None,
+        ids: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        *,
+        vectors: Any = None,
+    ) -> list[str]:
+        """:meth:`upsert` for asyncio code."""
+        return await in_thread(self.upsert, texts, ids, metadata, vectors=vectors)
+
+    async def aquery(
+        self, query: str | Any, top_k: int = 10, *, where: filters.Where = None
+    ) -> list[Hit]:
+        """:meth:`query` for asyncio code."""
+        return await in_thread(self.query, query, top_k, where=where)
+
+    async def aget(
+        self, ids: Sequence[str] | str, *, with_vectors: bool = False
+    ) -> list[StoredRecord]:
+        """:meth:`get` for asyncio code."""
+        return await in_thread(self.get, ids, with_vectors=with_vectors)
+
+    async def adelete(
+        self, ids: Sequence[str] | str | None = None, *, where: filters.Where = None
+    ) -> None:
+        """:meth:`delete` for asyncio code."""
+        await in_thread(self.delete, ids, where=where)
+
+    async def acount(self, where: filters.Where = None) -> int:
+        """:meth:`count` for asyncio code."""
+        return await in_thread(self.count, where)
+
+    async def aclose(self) -> None:
+        """:meth:`close` for asyncio code."""
+        await in_thread(self.close)
+
+    async def __aenter__(self) -> Collection:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def __repr__(self) -> str:
         return (
             f"Collection({self.name!r}, backend={self.backend_name!r}, model={self.info.model!r})"
@@ -318,10 +381,20 @@ class Collection:
 
 
 def open_collection(
-    name: str | None = None, *, config_file: str | Path | None = None, **overrides: Any
+    name: str | None = None,
+    *,
+    config_file: str | Path | None = None,
+    create: bool = True,
+    **overrides: Any,
 ) -> Collection:
-    """Open a collection with everything from configuration (see :mod:`vecstore.config`)."""
+    """Open a collection with everything from configuration (see :mod:`vecstore.config`).
+
+    ``name=None`` takes the configured collection; an empty name is refused (``InvalidName``).
+    With ``create=False`` a collection that does not exist raises ``CollectionNotFound``.
+    """
     from vecstore.config import load_settings
 
     settings = load_settings(config_file, **overrides)
-    return Collection(name or settings.collection, settings=settings)
+    return Collection(
+        settings.collection if name is None else name, settings=settings, create=create
+    )

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -38,6 +38,8 @@ class NumpySettings(_Section):
     """The embedded store: one directory per collection under ``path``."""
 
     path: Path = Path(".vecstore")
+    lock_timeout_s: float = Field(default=30.0, ge=0)
+    """How long a writer waits for another writer of the collection before StoreLocked."""
 
 
 class QdrantSettings(_Section):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -53,12 +54,17 @@ def _normalize(vectors: Any) -> Vectors:
 
 
 class SentenceTransformerEncoder:
-    """A sentence-transformers model, loaded lazily on first use."""
+    """A sentence-transformers model, loaded lazily on first use.
+
+    Thread-safe: the model loads once, and one ``encode`` runs at a time (the fast tokenizer
+    refuses concurrent use, and torch already spreads one call over the cores).
+    """
 
     def __init__(self, model: str = DEFAULT_MODEL, *, batch_size: int = ENCODE_BATCH_SIZE) -> None:
         self._model_name = DEFAULT_MODEL if model in BUNDLED_MODEL_NAMES else model
         self._batch_size = batch_size
         self._model: Any = None
+        self._lock = threading.RLock()  # guards loading, encoding and ``truncated_total``
         self.truncated_total = 0
 
     @property
@@ -77,6 +83,12 @@ class SentenceTransformerEncoder:
     @property
     def model(self) -> Any:
         """The loaded ``SentenceTransformer``."""
+        if self._model is not None:
+            return self._model
+        with self._lock:
+            return self._load()
+
+    def _load(self) -> Any:
         if self._model is None:
             try:
                 from sentence_transformers import SentenceTransformer
@@ -117,6 +129,10 @@ class SentenceTransformerEncoder:
     def encode(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            return self._encode(texts)
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
         truncated = self.count_truncated(texts)
         if truncated:
             self.truncated_total += truncated

@@ -13,11 +13,14 @@ translated at the adapter boundary (``raise ... from exc``)::
     ├── IncompatibleCollection       opened with another model, dimension or metric
     ├── StoreError                   the store itself failed
     │   ├── StoreCorrupted           files on disk are truncated or damaged
-    │   ├── StoreLocked              another writer holds the collection
-    │   └── BackendError             a store client failed (``transient`` tells retry from not)
-    │       └── BackendUnavailable   connection refused, timeout, 429, 5xx (transient)
+    │   ├── StoreLocked              another writer held the collection past the lock timeout
+    │   ├── CollectionNotFound       opened without creating, and it does not exist
+    │   └── BackendError             a store client failed (``transient``, ``status``)
+    │       └── BackendUnavailable   connection refused/reset/timed out, 429, 5xx (transient)
 
-``transient`` is True only for failures worth retrying.
+``transient`` is True only for failures worth retrying. ``BackendError.status`` is the HTTP
+status the store answered, when it answered one. The translation from each client's exceptions
+is one table for every network adapter: :mod:`vecstore.adapters.translate`.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailable",
+    "CollectionNotFound",
     "ConfigError",
     "DuplicateId",
     "FilterError",
@@ -100,15 +104,25 @@ class StoreCorrupted(StoreError):
 
 
 class StoreLocked(StoreError):
-    """Another writer holds the collection's lock."""
+    """Another writer held the collection's lock for longer than the lock timeout."""
+
+
+class CollectionNotFound(StoreError):
+    """The collection does not exist (and was opened with ``create=False``)."""
 
 
 class BackendError(StoreError):
-    """A store client failed; ``transient`` is True when a retry may succeed."""
+    """A store client failed; ``transient`` is True when a retry may succeed.
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    ``status``: the HTTP status the store answered with, when there was one.
+    """
+
+    def __init__(
+        self, message: str, *, transient: bool = False, status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.transient = transient
+        self.status = status
 
 
 class BackendUnavailable(BackendError):
@@ -117,6 +131,8 @@ class BackendUnavailable(BackendError):
     ``retry_after``: seconds the server asked to wait (a 429's Retry-After), when it said.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message, transient=True)
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message, transient=True, status=status)
         self.retry_after = retry_after

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 
 from vecstore.records import Hit, Metadata, StoredRecord, Vectors
+from vecstore.reserved import HASH_KEY, RESERVED_PREFIX, SOURCE_KEY
 
-HASH_KEY = "_vecstore_hash"
-SOURCE_KEY = "_vecstore_source"
-RESERVED_PREFIX = "_vecstore"
+__all__ = ["HASH_KEY", "SOURCE_KEY", "content_hash", "public_hit", "public_record", "stored_hash"]
+
 HASH_BYTES = 16
 
 

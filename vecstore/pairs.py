@@ -52,13 +52,13 @@ def check_threshold(threshold: Any) -> float:
 
 def collection_vectors(collection: Collection, where: Filter | None) -> tuple[list[str], Vectors]:
     """Ids and unit vectors of the records ``where`` selects, in the store's order."""
-    backend: Any = collection.backend
-    if hasattr(backend, "matrix"):
-        found, matrix = backend.matrix(where)
+    source = collection.matrix_source()
+    if source is not None:
+        found, matrix = source.matrix(where)
         return list(found), matrix
     ids: list[str] = []
     parts: list[Vectors] = []
-    for batch in backend.scan(SCAN_BATCH, with_vectors=True):
+    for batch in collection.backend.scan(SCAN_BATCH, with_vectors=True):
         kept = [r for r in batch if r.vector is not None and matches(where, r.metadata)]
         ids.extend(r.id for r in kept)
         parts.extend(r.vector for r in kept if r.vector is not None)

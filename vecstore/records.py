@@ -65,3 +65,10 @@ class RecordBatch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def slice(self, start: int, stop: int | None = None) -> RecordBatch:
+        """Records ``start`` up to ``stop``, as a batch of their own (vectors are a view)."""
+        part = slice(start, stop)
+        return RecordBatch(
+            self.ids[part], self.vectors[part], self.texts[part], self.metadata[part]
+        )

@@ -80,9 +80,9 @@ class RetryingBackend:
         )
         return retrying(fn)
 
-    def open(self, info: CollectionInfo) -> CollectionInfo:
+    def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
         """See Backend."""
-        return self._run(lambda: self.inner.open(info))
+        return self._run(lambda: self.inner.open(info, create=create))
 
     def upsert(self, batch: RecordBatch) -> None:
         """See Backend."""
@@ -119,7 +119,3 @@ class RetryingBackend:
     def close(self) -> None:
         """See Backend."""
         self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # Optional extras of a backend (the NumPy store's ``matrix``) stay reachable.
-        return getattr(self.inner, name)

@@ -46,8 +46,12 @@ class Backend(Protocol):
 
     capabilities: Capabilities
 
-    def open(self, info: CollectionInfo) -> CollectionInfo:
-        """Create the collection, or check that the stored one matches ``info``."""
+    def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
+        """Create the collection, or check that the stored one matches ``info``.
+
+        With ``create=False`` a missing collection raises ``CollectionNotFound``. A network
+        backend connects here (not in its constructor), inside the store-layer retry.
+        """
 
     def upsert(self, batch: RecordBatch) -> None:
         """Insert or wholly replace records.
@@ -76,6 +80,14 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release files, locks and connections."""
+
+
+@runtime_checkable
+class MatrixSource(Protocol):
+    """An optional ability: hand over the selected vectors as one matrix (the NumPy store)."""
+
+    def matrix(self, where: Filter | None = None) -> tuple[list[str], Vectors]:
+        """Ids and vectors of the live records ``where`` selects."""
 
 
 BackendFactory = Callable[[str, "Settings"], Backend]

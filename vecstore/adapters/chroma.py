@@ -19,30 +19,40 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from vecstore.adapters.base import Capabilities
 from vecstore.adapters.chroma_filters import Inexact, compile_where
-from vecstore.adapters.common import NETWORK_TIMEOUT_S, chunks, clip_score, require, status_error
-from vecstore.errors import (
-    BackendError,
-    BackendUnavailable,
-    IncompatibleCollection,
-    InvalidName,
-    VecstoreError,
+from vecstore.adapters.common import (
+    NETWORK_TIMEOUT_S,
+    check_compatible,
+    chunks,
+    clip_score,
+    ordered,
+    require,
 )
+from vecstore.adapters.network import NetworkBackend, reads, writes
+from vecstore.adapters.translate import StoreErrors
+from vecstore.errors import BackendError, CollectionNotFound, ConfigError, InvalidName
 from vecstore.filters import Filter, matches
-from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
+from vecstore.records import (
+    CollectionInfo,
+    Hit,
+    Metadata,
+    Metric,
+    RecordBatch,
+    StoredRecord,
+    Vectors,
+)
 
 if TYPE_CHECKING:
-    from vecstore.config import Settings
+    from vecstore.config import ChromaSettings, Settings
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]")
 SCAN_BATCH = 1000
-T = TypeVar("T")
 
 
 def check_chroma_name(name: str) -> str:
@@ -62,7 +72,7 @@ def check_chroma_name(name: str) -> str:
     return name
 
 
-class ChromaBackend:
+class ChromaBackend(NetworkBackend):
     """One Chroma collection."""
 
     capabilities = Capabilities()
@@ -70,66 +80,48 @@ class ChromaBackend:
     def __init__(
         self, collection: str, settings: Settings | None = None, *, client: Any = None
     ) -> None:
+        super().__init__(client=client)
         self.name = check_chroma_name(collection)
         self._chromadb = require("chromadb", "chromadb", "chroma")
-        self._errors = require("chromadb.errors", "chromadb", "chroma")
         self._httpx = require("httpx", "chromadb", "chroma")
-        cfg = settings.chroma if settings is not None else None
-        self.where = "client"
+        self._chroma_errors = chroma_errors = require("chromadb.errors", "chromadb", "chroma")
+        self._cfg: ChromaSettings | None = settings.chroma if settings is not None else None
+        cfg = self._cfg
         if client is not None:
-            self.client = client
+            self.where = "client"
+            remote = hasattr(getattr(client, "_server", None), "_session")  # an HTTP client
         elif cfg is not None and cfg.host:
-            self.where = f"http://{cfg.host}:{cfg.port}"
-            self.client = self._call(
-                lambda: self._chromadb.HttpClient(
-                    host=cfg.host,
-                    port=cfg.port,
-                    settings=self._chromadb.Settings(anonymized_telemetry=False),
-                )
-            )
-            self._set_timeout()
+            self.where, remote = f"http://{cfg.host}:{cfg.port}", True
         elif cfg is not None and cfg.path:
-            self.where = str(cfg.path)
-            self.client = self._call(
-                lambda: self._chromadb.PersistentClient(
-                    path=str(cfg.path), settings=self._chromadb.Settings(anonymized_telemetry=False)
-                )
-            )
+            self.where, remote = str(cfg.path), False
         else:
-            raise BackendError("Chroma needs chroma.host (a server) or chroma.path (embedded)")
+            raise ConfigError("Chroma needs chroma.host (a server) or chroma.path (embedded)")
+
+        def status_of(exc: BaseException) -> int | None:
+            # chromadb names the status by error type (RateLimitError 429, InternalError 500).
+            return int(exc.code()) if isinstance(exc, chroma_errors.ChromaError) else None
+
+        self.errors = StoreErrors(
+            "Chroma", self.where, ("chromadb",), remote=remote, status_of=status_of
+        )
+        # Replace is a read-modify-write (the keys a record lost are sent as None): one at a time.
+        self.serialise_writes()
         self._collection: Any = None
         self._max_batch: int | None = None
 
-    def _set_timeout(self) -> None:
-        """Chromadb's HTTP client waits forever by default; give its session a timeout."""
-        session = getattr(getattr(self.client, "_server", None), "_session", None)
-        if session is not None:
-            session.timeout = self._httpx.Timeout(NETWORK_TIMEOUT_S)
-
-    # -- errors --------------------------------------------------------------------------------
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        try:
-            return fn()
-        except VecstoreError:
-            raise
-        except self._httpx.TransportError as exc:
-            raise BackendUnavailable(f"Chroma at {self.where} is unreachable: {exc!r}") from exc
-        except self._errors.RateLimitError as exc:
-            raise status_error(f"Chroma {self.name!r}", 429, str(exc)) from exc
-        except ValueError as exc:
-            if "Could not connect" in str(exc):
-                raise BackendUnavailable(f"Chroma at {self.where} is unreachable: {exc}") from exc
-            raise BackendError(f"Chroma {self.name!r}: {exc}") from exc
-        except self._errors.ChromaError as exc:
-            transient = self.where.startswith("http") and isinstance(
-                exc, self._errors.InternalError
-            )
-            raise BackendError(f"Chroma {self.name!r}: {exc}", transient=transient) from exc
-        except Exception as exc:  # chromadb turns non-JSON HTTP errors into bare Exception
-            if self.where.startswith("http"):
-                raise BackendUnavailable(f"Chroma at {self.where} failed: {exc}") from exc
-            raise BackendError(f"Chroma {self.name!r}: {exc}") from exc
+    def _make_client(self) -> Any:
+        cfg = self._cfg
+        assert cfg is not None
+        chromadb = self._chromadb
+        settings = chromadb.Settings(anonymized_telemetry=False)
+        if cfg.host:
+            client = chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=settings)
+            # Chromadb's HTTP client waits forever by default; give its session a timeout.
+            session = getattr(getattr(client, "_server", None), "_session", None)
+            if session is not None:
+                session.timeout = self._httpx.Timeout(NETWORK_TIMEOUT_S)
+            return client
+        return chromadb.PersistentClient(path=str(cfg.path), settings=settings)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -142,18 +134,15 @@ class ChromaBackend:
     @property
     def max_batch(self) -> int:
         if self._max_batch is None:
-            self._max_batch = int(self._call(lambda: self.client.get_max_batch_size()))
+            with self.errors:
+                self._max_batch = int(self.client.get_max_batch_size())
         return self._max_batch
 
     def _matching_ids(self, where: Filter) -> list[str]:
         """Ids whose metadata satisfies ``where``, by the reference evaluator."""
         out: list[str] = []
-        for offset in range(0, self.count(), SCAN_BATCH):
-            page = self._call(
-                lambda o=offset: self.col.get(  # type: ignore[misc]
-                    limit=SCAN_BATCH, offset=o, include=["metadatas"]
-                )
-            )
+        for offset in range(0, int(self.col.count()), SCAN_BATCH):
+            page = self.col.get(limit=SCAN_BATCH, offset=offset, include=["metadatas"])
             out.extend(
                 i
                 for i, m in zip(page["ids"], page["metadatas"], strict=True)
@@ -163,40 +152,45 @@ class ChromaBackend:
 
     # -- the Backend protocol ------------------------------------------------------------------
 
-    def open(self, info: CollectionInfo) -> CollectionInfo:
+    @writes
+    def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
+        client = self.connect(self._make_client)
         meta = {"vecstore_model": info.model, "vecstore_dimension": info.dimension}
-        col = self._call(
-            lambda: self.client.get_or_create_collection(
+        if create:
+            col = client.get_or_create_collection(
                 self.name,
                 embedding_function=None,
                 metadata=meta,
                 configuration={"hnsw": {"space": "cosine"}},
             )
-        )
+        else:
+            try:
+                col = client.get_collection(self.name, embedding_function=None)
+            except self._chroma_errors.NotFoundError as exc:
+                raise CollectionNotFound(
+                    f"Chroma at {self.where} has no collection {self.name!r}"
+                ) from exc
         stored = col.metadata or {}
         space = ((col.configuration or {}).get("hnsw") or {}).get("space")
-        if (
-            stored.get("vecstore_model") != info.model
-            or stored.get("vecstore_dimension") != info.dimension
-            or space != "cosine"
-        ):
-            raise IncompatibleCollection(
-                f"Chroma collection {self.name!r} holds model {stored.get('vecstore_model')!r}, "
-                f"dimension {stored.get('vecstore_dimension')}, space {space!r}; asked for "
-                f"{info.model!r}, dimension {info.dimension}, cosine"
-            )
+        check_compatible(
+            f"Chroma collection {self.name!r} at {self.where}",
+            CollectionInfo(
+                self.name,
+                str(stored.get("vecstore_model")),
+                int(stored.get("vecstore_dimension") or 0),
+                cast(Metric, "cosine" if space == "cosine" else str(space)),
+            ),
+            info,
+        )
         self._collection = col
         return info
 
+    @writes
     def upsert(self, batch: RecordBatch) -> None:
         for part in chunks(range(len(batch)), self.max_batch):
             rows = list(part)
             ids = [batch.ids[r] for r in rows]
-            old = self._call(
-                lambda ids=ids: self.col.get(  # type: ignore[misc]
-                    ids=ids, include=["metadatas"]
-                )
-            )
+            old = self.col.get(ids=ids, include=["metadatas"])
             previous = dict(zip(old["ids"], old["metadatas"], strict=True))
             metadatas: list[Metadata | None] = []
             for rid, r in zip(ids, rows, strict=True):
@@ -204,13 +198,11 @@ class ChromaBackend:
                 for key in previous.get(rid) or {}:
                     new.setdefault(key, None)  # Chroma merges: drop what the record lost
                 metadatas.append(new or None)
-            self._call(
-                lambda ids=ids, rows=rows, metadatas=metadatas: self.col.upsert(  # type: ignore[misc]
-                    ids=ids,
-                    embeddings=batch.vectors[rows],
-                    documents=[batch.texts[r] for r in rows],
-                    metadatas=metadatas,
-                )
+            self.col.upsert(
+                ids=ids,
+                embeddings=batch.vectors[rows],
+                documents=[batch.texts[r] for r in rows],
+                metadatas=metadatas,
             )
 
     @staticmethod
@@ -221,6 +213,7 @@ class ChromaBackend:
         except Inexact:
             return None
 
+    @reads
     def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
         restrict: list[str] | None = None
         native = self._native(where) if where is not None else None
@@ -230,14 +223,12 @@ class ChromaBackend:
                 return [[] for _ in vectors]
         # Chroma returns what it holds when asked for more: no count round trip needed.
         n_results = min(top_k, len(restrict)) if restrict is not None else top_k
-        result = self._call(
-            lambda: self.col.query(
-                query_embeddings=vectors,
-                n_results=n_results,
-                ids=restrict,
-                where=native,
-                include=["documents", "metadatas", "distances"],
-            )
+        result = self.col.query(
+            query_embeddings=vectors,
+            n_results=n_results,
+            ids=restrict,
+            where=native,
+            include=["documents", "metadatas", "distances"],
         )
         out = []
         for q in range(len(vectors)):
@@ -268,46 +259,42 @@ class ChromaBackend:
             )
         ]
 
+    @reads
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
         include = ["documents", "metadatas", *(["embeddings"] if with_vectors else [])]
-        found: dict[str, StoredRecord] = {}
+        records: list[StoredRecord] = []
         for part in chunks(list(dict.fromkeys(ids)), self.max_batch):
-            page = self._call(
-                lambda part=part: self.col.get(  # type: ignore[misc]
-                    ids=list(part), include=include
-                )
+            records.extend(
+                self._records(self.col.get(ids=list(part), include=include), with_vectors)
             )
-            for record in self._records(page, with_vectors):
-                found[record.id] = record
-        return [found[i] for i in ids if i in found]
+        return ordered(ids, records)
 
+    @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
         doomed = list(ids or [])
         native = self._native(where) if where is not None else None
         if native is not None:
-            self._call(lambda: self.col.delete(where=native))
+            self.col.delete(where=native)
         elif where is not None:
             doomed += self._matching_ids(where)
         for part in chunks(doomed, self.max_batch):
-            self._call(lambda part=part: self.col.delete(ids=list(part)))  # type: ignore[misc]
+            self.col.delete(ids=list(part))
 
+    @reads
     def count(self, where: Filter | None = None) -> int:
         if where is not None:
             native = self._native(where)
             if native is not None:
-                return len(self._call(lambda: self.col.get(where=native, include=[]))["ids"])
+                return len(self.col.get(where=native, include=[])["ids"])
             return len(self._matching_ids(where))
-        return int(self._call(lambda: self.col.count()))
+        return int(self.col.count())
 
     def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
         include = ["documents", "metadatas", *(["embeddings"] if with_vectors else [])]
         total = self.count()
         for offset in range(0, total, batch_size):
-            page = self._call(
-                lambda o=offset: self.col.get(  # type: ignore[misc]
-                    limit=batch_size, offset=o, include=include
-                )
-            )
+            with self.errors:
+                page = self.col.get(limit=batch_size, offset=offset, include=include)
             yield self._records(page, with_vectors)
 
     def describe(self) -> dict[str, Any]:
@@ -315,3 +302,4 @@ class ChromaBackend:
 
     def close(self) -> None:
         self._collection = None
+        self.close_client(lambda client: client.close())

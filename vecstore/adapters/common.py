@@ -1,25 +1,23 @@
-"""What the network adapters share: reserved keys, id mapping, lazy SDK import, error mapping."""
+"""What the adapters share: id mapping, lazy SDK import, ordered reads, batch halving, checks."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import import_module
 from types import ModuleType
 from typing import Any, TypeVar
 
-from vecstore.errors import BackendError, BackendUnavailable, MissingDependency
-from vecstore.records import Metadata
+from vecstore.errors import BackendError, IncompatibleCollection, MissingDependency
+from vecstore.records import CollectionInfo, Metadata, StoredRecord
+from vecstore.reserved import ID_KEY, TEXT_KEY
 
-ID_KEY = "_vecstore_id"
-TEXT_KEY = "_vecstore_text"
-RESERVED_KEYS = frozenset({ID_KEY, TEXT_KEY})
 ID_NAMESPACE = uuid.UUID("6f0c2a8e-8d3b-5b7e-9a51-7c2f2d0e4b11")
 """uuid5 namespace of vecstore ids; fixed forever, or stored ids would no longer be found."""
 NETWORK_TIMEOUT_S = 30.0
 """Every network call of an adapter gives up after this long."""
-TRANSIENT_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+PAYLOAD_TOO_LARGE = 413
 
 T = TypeVar("T")
 
@@ -43,7 +41,7 @@ def hashed_id(record_id: str, prefix: str = "vs1#") -> str:
 
 
 def split_payload(payload: dict[str, Any] | None) -> tuple[str | None, str | None, Metadata]:
-    """Split a stored payload into (original id, text, user metadata)."""
+    """Split a stored payload into (original id, text, metadata)."""
     payload = dict(payload or {})
     rid = payload.pop(ID_KEY, None)
     text = payload.pop(TEXT_KEY, None)
@@ -61,10 +59,33 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def status_error(
-    what: str, status: int | None, detail: str, retry_after: float | None = None
-) -> BackendError:
-    """The vecstore error for an HTTP status: transient ones become BackendUnavailable."""
-    if status in TRANSIENT_STATUS:
-        return BackendUnavailable(f"{what}: HTTP {status}: {detail}", retry_after=retry_after)
-    return BackendError(f"{what}: HTTP {status}: {detail}")
+def ordered(ids: Sequence[str], records: Iterable[StoredRecord]) -> list[StoredRecord]:
+    """``records`` in the order of ``ids`` (repeats kept), unknown ids left out."""
+    found = {r.id: r for r in records}
+    return [found[i] for i in ids if i in found]
+
+
+def send_halving(send: Callable[[Sequence[T]], None], items: Sequence[T]) -> None:
+    """``send(items)``; a request the store refuses as too large (413) goes again in halves."""
+    try:
+        send(items)
+    except BackendError as exc:
+        if exc.status != PAYLOAD_TOO_LARGE or len(items) < 2:
+            raise
+        half = len(items) // 2
+        send_halving(send, items[:half])
+        send_halving(send, items[half:])
+
+
+def check_compatible(where: str, stored: CollectionInfo, wanted: CollectionInfo) -> None:
+    """Refuse to open a collection written with another model, dimension or metric."""
+    if (stored.model, stored.dimension, stored.metric) != (
+        wanted.model,
+        wanted.dimension,
+        wanted.metric,
+    ):
+        raise IncompatibleCollection(
+            f"{where} was written with model {stored.model!r} (dimension {stored.dimension}, "
+            f"{stored.metric}); it cannot be opened with {wanted.model!r} (dimension "
+            f"{wanted.dimension}, {wanted.metric})"
+        )

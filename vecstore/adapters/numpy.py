@@ -4,16 +4,30 @@ Persistence and crash safety are in :mod:`vecstore.adapters.numpy_files`. Every 
 one new immutable segment (a replaced record's old row is marked dead in the manifest);
 segments are merged when there are more than :data:`MAX_SEGMENTS` of them (the newest ones of
 similar total size, so each record is rewritten O(log n) times) or when dead rows pass
-:data:`MAX_DEAD_FRACTION`. One process writes at a time: the first write takes the
-collection's lock and keeps it until :meth:`NumpyBackend.close`; a second writer gets
-:class:`~vecstore.errors.StoreLocked`. Readers see other processes' commits at their next call.
+:data:`MAX_DEAD_FRACTION`.
+
+Sharing, as SQLite does it: writers take turns, readers never block.
+
+* Each committed manifest is loaded into an immutable :class:`_State` (segments, their live
+  rows, the id index). A reader takes the current state by reference and searches it without
+  a lock; a writer builds the next state and swaps the reference, so a reader sees the state
+  before or after a write, never a torn one.
+* A write holds the collection's file lock (``<dir>/.lock``) only while it writes: threads of
+  one process take turns on a thread lock first, processes on the file lock, waiting up to
+  ``numpy.lock_timeout_s`` before :class:`~vecstore.errors.StoreLocked`. The lock dies with its
+  holder (``flock``), so a writer killed mid-write leaves it free; the files it left half
+  written are removed by the next writer.
+* Readers see other processes' commits at their next call (one ``stat`` of the manifest). A
+  segment that vanished under a reader (merged away by another process) means a newer manifest:
+  the reader loads that one instead.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,7 +39,14 @@ from filelock import FileLock, Timeout
 from vecstore.adapters import numpy_files as files
 from vecstore.adapters.base import Capabilities
 from vecstore.adapters.columns import ColumnIndex
-from vecstore.errors import IncompatibleCollection, InvalidInput, InvalidName, StoreLocked
+from vecstore.adapters.common import check_compatible
+from vecstore.errors import (
+    CollectionNotFound,
+    InvalidInput,
+    InvalidName,
+    StoreCorrupted,
+    StoreLocked,
+)
 from vecstore.filters import Filter
 from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
 from vecstore.search import topk
@@ -35,7 +56,12 @@ if TYPE_CHECKING:
 
 MAX_SEGMENTS = 8
 MAX_DEAD_FRACTION = 0.3
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+LOAD_ATTEMPTS = 20
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+Manifest = dict[str, Any]
+Signature = tuple[int, int, int]
 
 
 def check_name(name: str) -> str:
@@ -52,12 +78,25 @@ def _copy_meta(meta: Metadata) -> Metadata:
     return {k: list(v) if isinstance(v, list) else v for k, v in meta.items()}  # type: ignore[misc]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Segment:
     name: str
     data: files.SegmentData
     alive: npt.NDArray[np.bool_]
     columns: ColumnIndex
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """One committed version of the collection. Never changed once built: readers share it."""
+
+    manifest: Manifest | None
+    signature: Signature | None
+    segments: tuple[_Segment, ...]
+    index: dict[str, tuple[int, int]]
+
+
+_EMPTY = _State(None, None, (), {})
 
 
 class NumpyBackend:
@@ -66,90 +105,133 @@ class NumpyBackend:
     capabilities = Capabilities()
 
     def __init__(
-        self, collection: str, settings: Settings | None = None, *, path: str | Path | None = None
+        self,
+        collection: str,
+        settings: Settings | None = None,
+        *,
+        path: str | Path | None = None,
+        lock_timeout_s: float | None = None,
     ) -> None:
         check_name(collection)
         if path is None:
             path = settings.numpy.path if settings is not None else Path(".vecstore")
+        if lock_timeout_s is None:
+            lock_timeout_s = (
+                settings.numpy.lock_timeout_s if settings is not None else DEFAULT_LOCK_TIMEOUT_S
+            )
         self.directory = Path(path) / collection
+        self.lock_timeout_s = lock_timeout_s
         self._info: CollectionInfo | None = None
-        self._lock: FileLock | None = None
-        self._manifest: dict[str, Any] | None = None
-        self._signature: tuple[int, int, int] | None = None
-        self._segments: list[_Segment] = []
-        self._index: dict[str, tuple[int, int]] = {}
+        self._state = _EMPTY
+        self._state_lock = threading.Lock()  # guards loading and swapping ``_state``
+        self._writer = threading.Lock()  # one writer of this process at a time
+        self._file_lock = FileLock(self.directory / ".lock", thread_local=False)
 
     # -- reading state -------------------------------------------------------------------------
 
-    def _stat(self) -> tuple[int, int, int] | None:
+    def _stat(self) -> Signature | None:
         try:
             st = (self.directory / files.MANIFEST).stat()
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _refresh(self) -> None:
-        """Reload if another process committed since we last looked."""
-        signature = self._stat()
-        if signature == self._signature:
-            return
-        if signature is None:
-            self._manifest, self._segments, self._index = None, [], {}
-        else:
-            self._load(files.read_manifest(self.directory))
-        self._signature = signature
+    def _current(self) -> _State:
+        """The newest committed state: this process's, or another's (one stat when unchanged)."""
+        state = self._state
+        if self._stat() == state.signature:
+            return state
+        with self._state_lock:
+            state = self._state
+            if self._stat() != state.signature:
+                state = self._state = self._read(state)
+            return state
 
-    def _load(self, manifest: dict[str, Any]) -> None:
+    def _read(self, previous: _State) -> _State:
+        """Load the manifest on disk, reusing the segments ``previous`` already holds."""
+        for _ in range(LOAD_ATTEMPTS):
+            signature = self._stat()
+            if signature is None:
+                return _EMPTY
+            try:
+                manifest, read_at = files.read_manifest(self.directory)
+                return self._build(manifest, read_at, previous)
+            except (StoreCorrupted, FileNotFoundError):
+                if self._stat() == signature:
+                    raise  # the manifest still names it: really damaged
+                # A writer replaced the manifest (and merged segments away) meanwhile: again.
+        raise StoreCorrupted(f"{self.directory}: the manifest kept changing while being read")
+
+    def _build(self, manifest: Manifest, signature: Signature | None, previous: _State) -> _State:
         dimension = int(manifest["info"]["dimension"])
-        known = {seg.name: seg for seg in self._segments}
+        known = {seg.name: seg for seg in previous.segments}
         segments = []
         for entry in manifest["segments"]:
+            alive = np.ones(int(entry["rows"]), dtype=bool)
+            alive[np.asarray(entry["dead"], dtype=np.int64)] = False
             seg = known.get(entry["name"])
             if seg is None:
                 data = files.read_segment(self.directory, entry, dimension)
-                seg = _Segment(entry["name"], data, np.ones(0, bool), ColumnIndex(data.metadata))
-            seg.alive = np.ones(int(entry["rows"]), dtype=bool)
-            seg.alive[np.asarray(entry["dead"], dtype=np.int64)] = False
-            segments.append(seg)
-        self._manifest, self._segments = manifest, segments
-        self._index = {}
+                segments.append(_Segment(entry["name"], data, alive, ColumnIndex(data.metadata)))
+            else:
+                segments.append(_Segment(seg.name, seg.data, alive, seg.columns))
+        index: dict[str, tuple[int, int]] = {}
         for s, seg in enumerate(segments):
             for r in np.flatnonzero(seg.alive).tolist():
-                self._index[seg.data.ids[r]] = (s, r)
+                index[seg.data.ids[r]] = (s, r)
         self._check_info(manifest["info"])
+        return _State(manifest, signature, tuple(segments), index)
 
     def _check_info(self, stored: dict[str, Any]) -> None:
         if self._info is None:
             return
-        want = self._info
-        if stored["model"] != want.model or int(stored["dimension"]) != want.dimension:
-            raise IncompatibleCollection(
-                f"collection {want.name!r} at {self.directory} was written with model "
-                f"{stored['model']!r} (dimension {stored['dimension']}); it cannot be opened with "
-                f"{want.model!r} (dimension {want.dimension})"
-            )
+        check_compatible(
+            f"collection {self._info.name!r} at {self.directory}",
+            CollectionInfo(self._info.name, stored["model"], int(stored["dimension"])),
+            self._info,
+        )
+
+    @property
+    def segments(self) -> tuple[_Segment, ...]:
+        """The segments of the current state (for tests and ``describe``)."""
+        return self._current().segments
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _begin_write(self) -> dict[str, Any]:
-        """Take the writer lock (once), catch up with disk, and return the base manifest."""
-        if self._lock is None:
+    def _write(self, change: Callable[[_State], Manifest | None]) -> None:
+        """Run ``change`` on the newest state while holding the writer locks; commit its result.
+
+        ``change`` writes whatever new segment files it needs and returns the manifest to
+        commit, or None for nothing to do.
+        """
+        with self._writer:
             self.directory.mkdir(parents=True, exist_ok=True)
-            lock = FileLock(self.directory / ".lock", timeout=0)
             try:
-                lock.acquire()
+                self._file_lock.acquire(timeout=self.lock_timeout_s)
             except Timeout as exc:
                 raise StoreLocked(
-                    f"collection at {self.directory} is being written by another process "
-                    "(or another open Collection); close it first"
+                    f"collection at {self.directory}: another writer held "
+                    f"{self._file_lock.lock_file} for over {self.lock_timeout_s:g}s "
+                    "(numpy.lock_timeout_s)"
                 ) from exc
-            self._lock = lock
-            self._refresh()
-            if self._manifest is not None:
-                files.remove_unlisted(self.directory, self._manifest)
-        self._refresh()
-        if self._manifest is not None:
-            return self._manifest
+            try:
+                state = self._current()
+                if state.manifest is not None:
+                    files.remove_unlisted(self.directory, state.manifest)  # a killed writer's
+                manifest = change(state)
+                if manifest is not None:
+                    state = self._commit(manifest)
+                    self._maybe_compact(state)
+            finally:
+                self._file_lock.release()
+
+    def _commit(self, manifest: Manifest) -> _State:
+        files.write_manifest(self.directory, manifest)
+        with self._state_lock:
+            self._state = self._build(manifest, self._stat(), self._state)
+            return self._state
+
+    def _new_manifest(self) -> Manifest:
         assert self._info is not None, "open() must be called before writing"
         info = self._info
         return {
@@ -164,17 +246,13 @@ class NumpyBackend:
             "segments": [],
         }
 
-    def _commit(self, manifest: dict[str, Any]) -> None:
-        files.write_manifest(self.directory, manifest)
-        self._load(manifest)
-        self._signature = self._stat()
-
-    def _next_name(self, manifest: dict[str, Any]) -> str:
+    @staticmethod
+    def _next_name(manifest: Manifest) -> str:
         manifest["generation"] = int(manifest["generation"]) + 1
         return f"seg-{manifest['generation']:08d}"
 
     @staticmethod
-    def _with_dead(manifest: dict[str, Any], dead: dict[int, list[int]]) -> dict[str, Any]:
+    def _with_dead(manifest: Manifest, dead: dict[int, list[int]]) -> Manifest:
         new = dict(manifest)
         new["segments"] = [
             {**e, "dead": sorted(set(e["dead"]) | set(dead.get(i, [])))}
@@ -185,53 +263,56 @@ class NumpyBackend:
     def upsert(self, batch: RecordBatch) -> None:
         if len(batch) == 0:
             return
-        base = self._begin_write()
-        dimension = int(base["info"]["dimension"])
-        if batch.vectors.shape[1] != dimension:
-            raise InvalidInput(f"vectors have dimension {batch.vectors.shape[1]}, not {dimension}")
-        dead: dict[int, list[int]] = {}
-        for rid in batch.ids:
-            if rid in self._index:
-                s, r = self._index[rid]
-                dead.setdefault(s, []).append(r)
-        manifest = self._with_dead(base, dead)
-        name = self._next_name(manifest)
-        data = files.SegmentData(
-            batch.vectors, list(batch.ids), list(batch.texts), list(batch.metadata)
-        )
-        manifest["segments"] = [
-            *manifest["segments"],
-            files.write_segment(self.directory, name, data),
-        ]
-        self._commit(manifest)
-        self._maybe_compact()
 
-    def _dead_rows(self, ids: Sequence[str] | None, where: Filter | None) -> dict[int, list[int]]:
+        def change(state: _State) -> Manifest:
+            base = state.manifest or self._new_manifest()
+            dimension = int(base["info"]["dimension"])
+            if batch.vectors.shape[1] != dimension:
+                raise InvalidInput(
+                    f"vectors have dimension {batch.vectors.shape[1]}, not {dimension}"
+                )
+            manifest = self._with_dead(base, self._dead_rows(state, batch.ids, None))
+            name = self._next_name(manifest)
+            data = files.SegmentData(
+                batch.vectors, list(batch.ids), list(batch.texts), list(batch.metadata)
+            )
+            manifest["segments"] = [
+                *manifest["segments"],
+                files.write_segment(self.directory, name, data),
+            ]
+            return manifest
+
+        self._write(change)
+
+    @staticmethod
+    def _dead_rows(
+        state: _State, ids: Sequence[str] | None, where: Filter | None
+    ) -> dict[int, list[int]]:
         dead: dict[int, list[int]] = {}
         for rid in ids or ():
-            if rid in self._index:
-                s, r = self._index[rid]
+            if rid in state.index:
+                s, r = state.index[rid]
                 dead.setdefault(s, []).append(r)
         if where is not None:
-            for s, seg in enumerate(self._segments):
+            for s, seg in enumerate(state.segments):
                 rows = np.flatnonzero(seg.alive & seg.columns.evaluate(where)).tolist()
                 if rows:
                     dead.setdefault(s, []).extend(rows)
         return dead
 
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
-        self._refresh()
-        if not self._dead_rows(ids, where):
+        if not self._dead_rows(self._current(), ids, where):
             return  # nothing to delete: no lock taken, nothing written
-        base = self._begin_write()
-        dead = self._dead_rows(ids, where)  # again, against the state held under the lock
-        if dead:
-            self._commit(self._with_dead(base, dead))
-            self._maybe_compact()
 
-    def _maybe_compact(self) -> None:
-        assert self._manifest is not None
-        entries = self._manifest["segments"]
+        def change(state: _State) -> Manifest | None:
+            dead = self._dead_rows(state, ids, where)  # again, against the state under the lock
+            return self._with_dead(state.manifest, dead) if dead and state.manifest else None
+
+        self._write(change)
+
+    def _maybe_compact(self, state: _State) -> None:
+        assert state.manifest is not None
+        entries = state.manifest["segments"]
         rows = [int(e["rows"]) for e in entries]
         dead = sum(len(e["dead"]) for e in entries)
         if dead > MAX_DEAD_FRACTION * sum(rows):
@@ -243,13 +324,13 @@ class NumpyBackend:
                 tail += rows[start]
         else:
             return
-        self._merge_from(start)
+        self._merge_from(state, start)
 
-    def _merge_from(self, start: int) -> None:
-        assert self._manifest is not None
-        merged = self._segments[start:]
+    def _merge_from(self, state: _State, start: int) -> None:
+        assert state.manifest is not None
+        merged = state.segments[start:]
         keep = [np.flatnonzero(seg.alive) for seg in merged]
-        manifest = dict(self._manifest)
+        manifest = dict(state.manifest)
         manifest["segments"] = list(manifest["segments"][:start])
         if sum(len(k) for k in keep):
             pairs = list(zip(merged, keep, strict=True))
@@ -267,22 +348,27 @@ class NumpyBackend:
             name = self._next_name(manifest)
             manifest["segments"].append(files.write_segment(self.directory, name, data, parts))
         self._commit(manifest)
+        # Readers holding the old state keep their memory maps (POSIX keeps unlinked files).
         files.remove_unlisted(self.directory, manifest)
 
     # -- the Backend protocol ------------------------------------------------------------------
 
-    def open(self, info: CollectionInfo) -> CollectionInfo:
+    def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
         self._info = info
-        self._signature = None
-        self._refresh()
-        if self._manifest is None:
-            return info
-        stored = self._manifest["info"]
+        with self._state_lock:
+            self._state = _EMPTY
+        state = self._current()
+        if state.manifest is None:
+            if not create:
+                raise CollectionNotFound(f"no collection at {self.directory}")
+            return info  # created by the first write
+        stored = state.manifest["info"]
         return CollectionInfo(info.name, stored["model"], int(stored["dimension"]))
 
-    def _masks(self, where: Filter | None) -> list[npt.NDArray[np.bool_] | None]:
+    @staticmethod
+    def _masks(state: _State, where: Filter | None) -> list[npt.NDArray[np.bool_] | None]:
         out: list[npt.NDArray[np.bool_] | None] = []
-        for seg in self._segments:
+        for seg in state.segments:
             if where is None:
                 out.append(None if seg.alive.all() else seg.alive)
             else:
@@ -290,9 +376,11 @@ class NumpyBackend:
         return out
 
     def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
-        self._refresh()
+        state = self._current()
         found: list[list[tuple[float, int, int]]] = [[] for _ in range(len(vectors))]
-        for s, (seg, mask) in enumerate(zip(self._segments, self._masks(where), strict=True)):
+        for s, (seg, mask) in enumerate(
+            zip(state.segments, self._masks(state, where), strict=True)
+        ):
             idx, scores = topk(seg.data.vectors, vectors, top_k, mask)
             for q in range(len(vectors)):
                 found[q].extend(
@@ -301,47 +389,51 @@ class NumpyBackend:
         out = []
         for hits in found:
             hits.sort(key=lambda h: (-h[0], h[1], h[2]))
-            out.append([self._hit(s, r, score) for score, s, r in hits[:top_k]])
+            out.append([self._hit(state, s, r, score) for score, s, r in hits[:top_k]])
         return out
 
-    def _hit(self, s: int, r: int, score: float) -> Hit:
-        data = self._segments[s].data
+    @staticmethod
+    def _hit(state: _State, s: int, r: int, score: float) -> Hit:
+        data = state.segments[s].data
         return Hit(
             data.ids[r], min(1.0, max(-1.0, score)), data.texts[r], _copy_meta(data.metadata[r])
         )
 
-    def _record(self, s: int, r: int, with_vectors: bool) -> StoredRecord:
-        data = self._segments[s].data
+    @staticmethod
+    def _record(state: _State, s: int, r: int, with_vectors: bool) -> StoredRecord:
+        data = state.segments[s].data
         vector = np.array(data.vectors[r], dtype=np.float32) if with_vectors else None
         return StoredRecord(data.ids[r], data.texts[r], _copy_meta(data.metadata[r]), vector)
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
-        self._refresh()
-        return [self._record(*self._index[i], with_vectors) for i in ids if i in self._index]
+        state = self._current()
+        return [self._record(state, *state.index[i], with_vectors) for i in ids if i in state.index]
 
     def count(self, where: Filter | None = None) -> int:
-        self._refresh()
+        state = self._current()
         if where is None:
-            return len(self._index)
-        return sum(int(m.sum()) for m in self._masks(where) if m is not None)
+            return len(state.index)
+        return sum(int(m.sum()) for m in self._masks(state, where) if m is not None)
 
     def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
-        self._refresh()
-        segments = list(enumerate(self._segments))
-        for s, seg in segments:
+        state = self._current()  # one snapshot for the whole scan
+        for s, seg in enumerate(state.segments):
             rows = np.flatnonzero(seg.alive).tolist()
             for start in range(0, len(rows), batch_size):
-                yield [self._record(s, r, with_vectors) for r in rows[start : start + batch_size]]
+                yield [
+                    self._record(state, s, r, with_vectors)
+                    for r in rows[start : start + batch_size]
+                ]
 
     def matrix(self, where: Filter | None = None) -> tuple[list[str], Vectors]:
         """Ids and vectors of the live records ``where`` selects, in one array.
 
         With one segment and no filter this is the memory-mapped matrix itself, not a copy.
         """
-        self._refresh()
+        state = self._current()
         ids: list[str] = []
         parts = []
-        for seg, mask in zip(self._segments, self._masks(where), strict=True):
+        for seg, mask in zip(state.segments, self._masks(state, where), strict=True):
             if mask is None:
                 ids.extend(seg.data.ids)
                 parts.append(seg.data.vectors)
@@ -355,14 +447,12 @@ class NumpyBackend:
         return ids, parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def describe(self) -> dict[str, Any]:
-        self._refresh()
-        return {"path": str(self.directory), "segments": len(self._segments)}
+        return {"path": str(self.directory), "segments": len(self._current().segments)}
 
     def close(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-        self._segments, self._index, self._manifest, self._signature = [], {}, None, None
+        # No lock outlives a write; drop the memory maps of this process.
+        with self._state_lock:
+            self._state = _EMPTY
 
     def __repr__(self) -> str:
         return f"NumpyBackend({str(self.directory)!r}, pid={os.getpid()})"

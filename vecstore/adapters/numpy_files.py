@@ -5,7 +5,7 @@ A collection is a directory::
     manifest.json         the commit point: collection info, the segments, their dead rows
     seg-00000001.npy      float32 (rows, dimension) unit vectors, memory-mapped on open
     seg-00000001.json     {"ids": [...], "texts": [...], "metadata": [...]} (no pickle)
-    .lock                 held by the one writer
+    .lock                 held by the writer while it writes (flock: freed if it dies)
 
 Segment files are written under fresh names and fsynced before the manifest that names them
 replaces the old one with ``os.replace``: a crash at any point leaves the previous manifest and
@@ -109,11 +109,18 @@ def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     fsync_dir(directory)
 
 
-def read_manifest(directory: Path) -> dict[str, Any]:
-    """Read and sanity-check a manifest."""
+def read_manifest(directory: Path) -> tuple[dict[str, Any], tuple[int, int, int]]:
+    """Read and sanity-check a manifest; return it with the (inode, mtime, size) it was read at.
+
+    Both come from one open file, so the signature is that of the content returned even when a
+    writer replaces the manifest meanwhile.
+    """
     path = directory / MANIFEST
     try:
-        manifest = orjson.loads(path.read_bytes())
+        with path.open("rb") as fh:
+            st = os.fstat(fh.fileno())
+            raw = fh.read()
+        manifest = orjson.loads(raw)
         if manifest.get("format") != FORMAT_VERSION:
             raise StoreCorrupted(f"{path}: unknown format {manifest.get('format')!r}")
         info = manifest["info"]
@@ -124,7 +131,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StoreCorrupted(f"{path} is damaged ({type(exc).__name__}: {exc})") from exc
-    return dict(manifest)
+    return dict(manifest), (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def read_segment(directory: Path, entry: dict[str, Any], dimension: int) -> SegmentData:

@@ -19,41 +19,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
 from vecstore.adapters.base import Capabilities
 from vecstore.adapters.common import (
-    ID_KEY,
     NETWORK_TIMEOUT_S,
-    TEXT_KEY,
+    check_compatible,
     chunks,
     clip_score,
     hashed_id,
+    ordered,
     require,
+    send_halving,
     split_payload,
-    status_error,
 )
+from vecstore.adapters.network import NetworkBackend, reads, writes
 from vecstore.adapters.pinecone_filters import compile_filter
-from vecstore.errors import (
-    BackendError,
-    BackendUnavailable,
-    ConfigError,
-    IncompatibleCollection,
-    InvalidInput,
-    InvalidName,
-    VecstoreError,
-)
+from vecstore.adapters.translate import StoreErrors
+from vecstore.errors import CollectionNotFound, ConfigError, InvalidInput, InvalidName
 from vecstore.filters import Filter, matches
 from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
+from vecstore.reserved import ID_KEY, MODEL_KEY, TEXT_KEY
 
 if TYPE_CHECKING:
-    from vecstore.config import Settings
+    from vecstore.config import PineconeSettings, Settings
 
-MODEL_KEY = "_vecstore_model"
 HASH_PREFIX = "vs1#"
 MAX_VECTORS_PER_REQUEST = 1000
 MAX_REQUEST_BYTES = 2 * 1024 * 1024 - 16 * 1024  # leave room for the envelope
@@ -62,7 +56,6 @@ MAX_IDS_PER_REQUEST = 1000
 MAX_ID_BYTES = 512
 LIST_PAGE = 100
 FLOAT_JSON_BYTES = 25
-T = TypeVar("T")
 
 
 def pinecone_id(record_id: str) -> str:
@@ -76,7 +69,13 @@ def pinecone_id(record_id: str) -> str:
     return record_id if keep else hashed_id(record_id, HASH_PREFIX)
 
 
-class PineconeBackend:
+def _public(metadata: dict[str, Any] | None) -> tuple[str | None, str | None, Metadata]:
+    rid, text, meta = split_payload(metadata)
+    meta.pop(MODEL_KEY, None)
+    return rid, text, meta
+
+
+class PineconeBackend(NetworkBackend):
     """One namespace of one Pinecone index."""
 
     capabilities = Capabilities(max_batch_size=MAX_VECTORS_PER_REQUEST)
@@ -84,7 +83,9 @@ class PineconeBackend:
     def __init__(
         self, collection: str, settings: Settings | None = None, *, index: Any = None
     ) -> None:
+        super().__init__(client=index)
         cfg = settings.pinecone if settings is not None else None
+        self._cfg: PineconeSettings | None = cfg
         self.namespace = cfg.namespace if cfg is not None and cfg.namespace else collection
         if not (
             self.namespace.isascii()
@@ -95,64 +96,52 @@ class PineconeBackend:
                 f"Pinecone namespace {self.namespace!r}: 1-512 printable ASCII characters"
             )
         self._pc = require("pinecone", "pinecone", "pinecone")
-        self._err = require("pinecone.errors.exceptions", "pinecone", "pinecone")
+        err = require("pinecone.errors.exceptions", "pinecone", "pinecone")
         if index is not None:
-            self.index = index
             self.host = "index"
         else:
             if cfg is None or not cfg.host:
                 raise ConfigError("Pinecone needs pinecone.host (the index's data-plane host)")
             if cfg.api_key is None:
                 raise ConfigError("Pinecone needs pinecone.api_key (VECSTORE_PINECONE__API_KEY)")
-            key = cfg.api_key.get_secret_value()
             self.host = cfg.host
-            self.index = self._call(
-                lambda: self._pc.Index(host=cfg.host, api_key=key, timeout=NETWORK_TIMEOUT_S)
-            )
+        self.errors = StoreErrors(
+            "Pinecone",
+            f"{self.host} (namespace {self.namespace!r})",
+            ("pinecone",),
+            unreachable=(err.PineconeConnectionError, err.PineconeTimeoutError),
+        )
         self.model = ""
         self.dimension = 0
 
-    # -- errors --------------------------------------------------------------------------------
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        err = self._err
-        try:
-            return fn()
-        except VecstoreError:
-            raise
-        except (err.PineconeConnectionError, err.PineconeTimeoutError) as exc:
-            raise BackendUnavailable(f"Pinecone at {self.host} is unreachable: {exc}") from exc
-        except err.ApiError as exc:
-            status = getattr(exc, "status_code", None) or getattr(exc, "status", None)
-            raise status_error(
-                f"Pinecone namespace {self.namespace!r}",
-                status,
-                str(getattr(exc, "message", exc))[:300],
-                getattr(exc, "retry_after", None),
-            ) from exc
-        except (err.PineconeError, ValueError, TypeError) as exc:
-            raise BackendError(f"Pinecone namespace {self.namespace!r}: {exc}") from exc
+    def _make_client(self) -> Any:
+        cfg = self._cfg
+        assert cfg is not None and cfg.api_key is not None
+        return self._pc.Index(
+            host=cfg.host, api_key=cfg.api_key.get_secret_value(), timeout=NETWORK_TIMEOUT_S
+        )
 
     # -- the Backend protocol ------------------------------------------------------------------
 
-    def open(self, info: CollectionInfo) -> CollectionInfo:
-        stats = self._call(lambda: self.index.describe_index_stats())
+    @writes
+    def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
+        index = self.connect(self._make_client)
+        stats = index.describe_index_stats()
+        where = f"Pinecone namespace {self.namespace!r} at {self.host}"
         if stats.dimension and int(stats.dimension) != info.dimension:
-            raise IncompatibleCollection(
-                f"Pinecone index at {self.host} has dimension {stats.dimension}; the model "
-                f"{info.model!r} makes {info.dimension}"
-            )
-        page = self._call(lambda: self.index.list_paginated(namespace=self.namespace, limit=1))
+            stored = CollectionInfo(self.namespace, info.model, int(stats.dimension))
+            check_compatible(f"Pinecone index at {self.host}", stored, info)
+        page = index.list_paginated(namespace=self.namespace, limit=1)
         if page.vectors:
             first = page.vectors[0].id
-            fetched = self._call(lambda: self.index.fetch(ids=[first], namespace=self.namespace))
-            stored = next(iter(fetched.vectors.values()), None)
-            model = (stored.metadata or {}).get(MODEL_KEY) if stored is not None else None
-            if model != info.model:
-                raise IncompatibleCollection(
-                    f"Pinecone namespace {self.namespace!r} holds vectors of model {model!r}; "
-                    f"it cannot be opened with {info.model!r}"
-                )
+            fetched = index.fetch(ids=[first], namespace=self.namespace)
+            vector = next(iter(fetched.vectors.values()), None)
+            model = (vector.metadata or {}).get(MODEL_KEY) if vector is not None else None
+            stored = CollectionInfo(self.namespace, str(model), info.dimension)
+            check_compatible(where, stored, info)
+        elif not create:
+            # A namespace exists only while it holds vectors: an empty one is not there.
+            raise CollectionNotFound(f"{where} holds no vectors")
         self.model, self.dimension = info.model, info.dimension
         return info
 
@@ -180,6 +169,7 @@ class PineconeBackend:
             )
         return {"id": pinecone_id(rid), "values": values, "metadata": stored}
 
+    @writes
     def upsert(self, batch: RecordBatch) -> None:
         rows = batch.vectors.tolist()
         vectors = [
@@ -198,44 +188,32 @@ class PineconeBackend:
             if request and (
                 len(request) >= MAX_VECTORS_PER_REQUEST or size + n > MAX_REQUEST_BYTES
             ):
-                self._send(request)
+                send_halving(self._send, request)
                 request, size = [], 0
             request.append(vector)
             size += n
         if request:
-            self._send(request)
+            send_halving(self._send, request)
 
-    def _send(self, vectors: list[dict[str, Any]]) -> None:
-        try:
-            self._call(
-                lambda: self.index.upsert(
-                    vectors=vectors, namespace=self.namespace, show_progress=False
-                )
-            )
-        except BackendError as exc:
-            if "HTTP 413" not in str(exc) or len(vectors) < 2:
-                raise
-            half = len(vectors) // 2
-            self._send(vectors[:half])
-            self._send(vectors[half:])
+    def _send(self, vectors: Sequence[dict[str, Any]]) -> None:
+        with self.errors:  # translated here, so that a 413 is seen and halved
+            self.client.upsert(vectors=list(vectors), namespace=self.namespace, show_progress=False)
 
+    @reads
     def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
         flt = compile_filter(where)
         out = []
         for vector in vectors.tolist():
-            response = self._call(
-                lambda v=vector: self.index.query(  # type: ignore[misc]
-                    vector=v,
-                    top_k=top_k,
-                    filter=flt,
-                    include_metadata=True,
-                    namespace=self.namespace,
-                )
+            response = self.client.query(
+                vector=vector,
+                top_k=top_k,
+                filter=flt,
+                include_metadata=True,
+                namespace=self.namespace,
             )
             hits = []
             for match in response.matches:
-                rid, text, meta = split_payload(match.metadata)
-                meta.pop(MODEL_KEY, None)
+                rid, text, meta = _public(match.metadata)
                 hits.append(Hit(str(rid), clip_score(match.score), text, meta))
             out.append(hits)
         return out
@@ -243,43 +221,33 @@ class PineconeBackend:
     def _fetch(self, ids: Sequence[str], with_vectors: bool) -> list[StoredRecord]:
         out = []
         for part in chunks(list(ids), MAX_IDS_PER_REQUEST):
-            response = self._call(
-                lambda p=part: self.index.fetch(  # type: ignore[misc]
-                    ids=list(p), namespace=self.namespace
-                )
-            )
+            with self.errors:
+                response = self.client.fetch(ids=list(part), namespace=self.namespace)
             for vector in response.vectors.values():
-                rid, text, meta = split_payload(vector.metadata)
-                meta.pop(MODEL_KEY, None)
+                rid, text, meta = _public(vector.metadata)
                 values = np.asarray(vector.values, dtype=np.float32) if with_vectors else None
                 out.append(StoredRecord(str(rid), text, meta, values))
         return out
 
+    @reads
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
-        found = {
-            r.id: r for r in self._fetch([pinecone_id(i) for i in dict.fromkeys(ids)], with_vectors)
-        }
-        return [found[i] for i in ids if i in found]
+        return ordered(ids, self._fetch([pinecone_id(i) for i in dict.fromkeys(ids)], with_vectors))
 
+    @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
         flt = compile_filter(where)
         for part in chunks([pinecone_id(i) for i in ids or ()], MAX_IDS_PER_REQUEST):
-            self._call(
-                lambda p=part: self.index.delete(  # type: ignore[misc]
-                    ids=list(p), namespace=self.namespace
-                )
-            )
+            self.client.delete(ids=list(part), namespace=self.namespace)
         if flt is not None:
-            self._call(lambda: self.index.delete(filter=flt, namespace=self.namespace))
+            self.client.delete(filter=flt, namespace=self.namespace)
 
     def _ids(self) -> Iterator[list[str]]:
         token = None
         while True:
-            page = self._call(
-                lambda t=token: self.index.list_paginated(  # type: ignore[misc]
-                    namespace=self.namespace, limit=LIST_PAGE, pagination_token=t
+            with self.errors:
+                page = self.client.list_paginated(
+                    namespace=self.namespace, limit=LIST_PAGE, pagination_token=token
                 )
-            )
             ids = [v.id for v in page.vectors if v.id]
             if ids:
                 yield ids
@@ -287,10 +255,10 @@ class PineconeBackend:
             if not token:
                 return
 
+    @reads
     def count(self, where: Filter | None = None) -> int:
         if where is None:
-            stats = self._call(lambda: self.index.describe_index_stats())
-            summary = stats.namespaces.get(self.namespace)
+            summary = self.client.describe_index_stats().namespaces.get(self.namespace)
             return int(summary.vector_count) if summary is not None else 0
         compile_filter(where)  # refuse what queries would refuse, before any I/O
         return sum(
@@ -313,6 +281,4 @@ class PineconeBackend:
         return {"pinecone": self.host, "namespace": self.namespace}
 
     def close(self) -> None:
-        close = getattr(self.index, "close", None)
-        if close is not None and self.host != "index":  # an index handed in stays open
-            self._call(close)
+        self.close_client(lambda index: getattr(index, "close", lambda: None)())

@@ -5,48 +5,48 @@
 * Model and dimension are kept in the collection's metadata and checked on open.
 * Upsert replaces the whole payload (Qdrant's upsert does); scores are cosine similarity.
 * Writes go in requests of :data:`UPSERT_BATCH` points; a 413 splits the request in two.
-* Errors: connection failures, timeouts, 408/429/5xx are ``BackendUnavailable``; the rest
-  ``BackendError``. Local mode validates less than the server (see backend-facts.md); vecstore
-  validates everything before the client sees it.
+* Errors: translated by :mod:`vecstore.adapters.translate` (connection failures, timeouts,
+  408/429/5xx are ``BackendUnavailable``; the rest ``BackendError``). Local mode validates less
+  than the server (see backend-facts.md); vecstore validates everything before the client sees
+  it.
+* Threads: local mode is not thread-safe (concurrent calls lost acknowledged writes and raised
+  sqlite3 errors), so every call on a local client holds that client's one lock; a server
+  client is called concurrently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from vecstore.adapters.base import Capabilities
 from vecstore.adapters.common import (
-    ID_KEY,
     NETWORK_TIMEOUT_S,
-    TEXT_KEY,
+    check_compatible,
     chunks,
     clip_score,
+    ordered,
     require,
+    send_halving,
     split_payload,
-    status_error,
     uuid_id,
 )
+from vecstore.adapters.network import NetworkBackend, client_lock, reads, writes
 from vecstore.adapters.qdrant_filters import compile_filter
-from vecstore.errors import (
-    BackendError,
-    BackendUnavailable,
-    IncompatibleCollection,
-    InvalidName,
-    VecstoreError,
-)
+from vecstore.adapters.translate import StoreErrors
+from vecstore.errors import CollectionNotFound, InvalidName
 from vecstore.filters import Filter
-from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord, Vectors
+from vecstore.records import CollectionInfo, Hit, Metric, RecordBatch, StoredRecord, Vectors
+from vecstore.reserved import ID_KEY, TEXT_KEY
 
 if TYPE_CHECKING:
-    from vecstore.config import Settings
+    from vecstore.config import QdrantSettings, Settings
 
 UPSERT_BATCH = 512
 RETRIEVE_BATCH = 1000
 MAX_NAME = 255
-T = TypeVar("T")
 
 
 def check_qdrant_name(name: str) -> str:
@@ -56,7 +56,7 @@ def check_qdrant_name(name: str) -> str:
     return name
 
 
-class QdrantBackend:
+class QdrantBackend(NetworkBackend):
     """One Qdrant collection."""
 
     capabilities = Capabilities(max_batch_size=UPSERT_BATCH)
@@ -64,95 +64,73 @@ class QdrantBackend:
     def __init__(
         self, collection: str, settings: Settings | None = None, *, client: Any = None
     ) -> None:
+        super().__init__(client=client)
         self.name = check_qdrant_name(collection)
         self._qc = require("qdrant_client", "qdrant-client", "qdrant")
         self.models = require("qdrant_client.models", "qdrant-client", "qdrant")
-        self._exc = require("qdrant_client.http.exceptions", "qdrant-client", "qdrant")
-        self._limits = require("qdrant_client.common.client_exceptions", "qdrant-client", "qdrant")
-        self.where = "memory"
-        self._owns_client = client is None  # a client handed in stays open for its owner
+        self._cfg: QdrantSettings | None = settings.qdrant if settings is not None else None
+        cfg = self._cfg
         if client is not None:
-            self.client = client
             self.where = "client"
+            local = require("qdrant_client.local.qdrant_local", "qdrant-client", "qdrant")
+            remote = not isinstance(getattr(client, "_client", None), local.QdrantLocal)
+        elif cfg is not None and cfg.url:
+            self.where, remote = cfg.url, True
+        elif cfg is not None and cfg.path:
+            self.where, remote = str(cfg.path), False
         else:
-            cfg = settings.qdrant if settings is not None else None
-            if cfg is not None and cfg.url:
-                key = cfg.api_key.get_secret_value() if cfg.api_key else None
-                self.client = self._call(
-                    lambda: self._qc.QdrantClient(
-                        url=cfg.url,
-                        api_key=key,
-                        timeout=int(NETWORK_TIMEOUT_S),
-                        # Its version probe runs in a background thread and only warns.
-                        check_compatibility=False,
-                    )
-                )
-                self.where = cfg.url
-            elif cfg is not None and cfg.path:
-                self.client = self._call(lambda: self._qc.QdrantClient(path=str(cfg.path)))
-                self.where = str(cfg.path)
-            else:
-                self.client = self._qc.QdrantClient(location=":memory:")
+            self.where, remote = "memory", False
+        self.errors = StoreErrors("Qdrant", self.where, ("qdrant_client",), remote=remote)
+        if client is not None and not remote:
+            self.serialise_all(client_lock(client))  # local mode is not thread-safe
         self.dimension = 0
 
-    # -- errors --------------------------------------------------------------------------------
-
-    def _call(self, fn: Callable[[], T]) -> T:
-        """Run a client call, translating its exceptions into vecstore's."""
-        try:
-            return fn()
-        except VecstoreError:
-            raise
-        except self._limits.ResourceExhaustedResponse as exc:
-            raise BackendUnavailable(
-                f"Qdrant {self.name!r} is rate limited: {exc}", retry_after=exc.retry_after_s
-            ) from exc
-        except self._exc.UnexpectedResponse as exc:
-            detail = exc.content.decode(errors="replace")[:300] if exc.content else ""
-            raise status_error(f"Qdrant {self.name!r}", exc.status_code, detail) from exc
-        except self._exc.ResponseHandlingException as exc:
-            raise BackendUnavailable(
-                f"Qdrant at {self.where} is unreachable: {exc.source!r}"
-            ) from exc
-        except (ConnectionError, TimeoutError) as exc:
-            raise BackendUnavailable(f"Qdrant at {self.where} is unreachable: {exc}") from exc
-        except RuntimeError as exc:  # local mode: the storage folder is locked by another client
-            raise BackendError(f"Qdrant local storage {self.where}: {exc}") from exc
-        except (ValueError, TypeError, KeyError) as exc:
-            raise BackendError(f"Qdrant {self.name!r}: {exc}") from exc
+    def _make_client(self) -> Any:
+        cfg = self._cfg
+        if cfg is not None and cfg.url:
+            key = cfg.api_key.get_secret_value() if cfg.api_key else None
+            # Its version probe runs in a background thread and only warns: off.
+            return self._qc.QdrantClient(
+                url=cfg.url, api_key=key, timeout=int(NETWORK_TIMEOUT_S), check_compatibility=False
+            )
+        if cfg is not None and cfg.path:
+            return self._qc.QdrantClient(path=str(cfg.path))
+        return self._qc.QdrantClient(location=":memory:")
 
     # -- the Backend protocol ------------------------------------------------------------------
 
-    def open(self, info: CollectionInfo) -> CollectionInfo:
+    @writes
+    def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
+        client = self.connect(self._make_client)
+        if not self.errors.remote and self.owns_client:
+            self.serialise_all(client_lock(client))
+        with self._serial:
+            return self._open(client, info, create)
+
+    def _open(self, client: Any, info: CollectionInfo, create: bool) -> CollectionInfo:
         models = self.models
-        meta = {"vecstore_model": info.model, "vecstore_dimension": info.dimension}
-        if not self._call(lambda: self.client.collection_exists(self.name)):
-            self._call(
-                lambda: self.client.create_collection(
-                    self.name,
-                    vectors_config=models.VectorParams(
-                        size=info.dimension, distance=models.Distance.COSINE
-                    ),
-                    metadata=meta,
-                )
+        if not client.collection_exists(self.name):
+            if not create:
+                raise CollectionNotFound(f"Qdrant at {self.where} has no collection {self.name!r}")
+            client.create_collection(
+                self.name,
+                vectors_config=models.VectorParams(
+                    size=info.dimension, distance=models.Distance.COSINE
+                ),
+                metadata={"vecstore_model": info.model, "vecstore_dimension": info.dimension},
             )
             self.dimension = info.dimension
             return info
-        described = self._call(lambda: self.client.get_collection(self.name))
-        stored = described.config.metadata or {}
-        params = described.config.params.vectors
-        size = getattr(params, "size", None)
-        distance = getattr(params, "distance", None)
-        if (
-            stored.get("vecstore_model") != info.model
-            or size != info.dimension
-            or distance != models.Distance.COSINE
-        ):
-            raise IncompatibleCollection(
-                f"Qdrant collection {self.name!r} holds model {stored.get('vecstore_model')!r}, "
-                f"dimension {size}, distance {distance}; asked for {info.model!r}, dimension "
-                f"{info.dimension}, cosine"
-            )
+        config = client.get_collection(self.name).config
+        params = config.params.vectors
+        cosine = getattr(params, "distance", None) == models.Distance.COSINE
+        stored = CollectionInfo(
+            self.name,
+            str((config.metadata or {}).get("vecstore_model")),
+            int(getattr(params, "size", 0) or 0),
+            cast(Metric, "cosine" if cosine else str(getattr(params, "distance", None))),
+        )
+        check_compatible(f"Qdrant collection {self.name!r} at {self.where}", stored, info)
         self.dimension = info.dimension
         return info
 
@@ -166,43 +144,24 @@ class QdrantBackend:
             ids=[uuid_id(i) for i in batch.ids], vectors=batch.vectors.tolist(), payloads=payloads
         )
 
+    @writes
     def upsert(self, batch: RecordBatch) -> None:
+        def send(rows: Sequence[int]) -> None:
+            with self.errors:  # translated here, so that a 413 is seen and halved
+                part = batch.slice(rows[0], rows[-1] + 1)
+                self.client.upsert(self.name, points=self._points(part), wait=True)
+
         for start in range(0, len(batch), UPSERT_BATCH):
-            part = RecordBatch(
-                batch.ids[start : start + UPSERT_BATCH],
-                batch.vectors[start : start + UPSERT_BATCH],
-                batch.texts[start : start + UPSERT_BATCH],
-                batch.metadata[start : start + UPSERT_BATCH],
-            )
-            self._upsert_split(part)
+            send_halving(send, range(start, min(start + UPSERT_BATCH, len(batch))))
 
-    def _upsert_split(self, batch: RecordBatch) -> None:
-        try:
-            self._call(lambda: self.client.upsert(self.name, points=self._points(batch), wait=True))
-        except BackendError as exc:
-            # A request over the server's size limit: halve it rather than retry it blindly.
-            if "HTTP 413" not in str(exc) or len(batch) < 2:
-                raise
-            half = len(batch) // 2
-            for part in (slice(0, half), slice(half, None)):
-                self._upsert_split(
-                    RecordBatch(
-                        batch.ids[part],
-                        batch.vectors[part],
-                        batch.texts[part],
-                        batch.metadata[part],
-                    )
-                )
-
+    @reads
     def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
         flt = compile_filter(self.models, where)
         if len(vectors) == 1:  # one query: the plain endpoint, without the batch envelope
             one = vectors[0].tolist()
             responses = [
-                self._call(
-                    lambda: self.client.query_points(
-                        self.name, query=one, limit=top_k, query_filter=flt, with_payload=True
-                    )
+                self.client.query_points(
+                    self.name, query=one, limit=top_k, query_filter=flt, with_payload=True
                 )
             ]
         else:
@@ -212,7 +171,7 @@ class QdrantBackend:
                 )
                 for v in vectors
             ]
-            responses = self._call(lambda: self.client.query_batch_points(self.name, requests))
+            responses = self.client.query_batch_points(self.name, requests)
         out = []
         for response in responses:
             hits = []
@@ -227,52 +186,44 @@ class QdrantBackend:
         vector = np.asarray(point.vector, dtype=np.float32) if with_vectors else None
         return StoredRecord(str(rid), text, meta, vector)
 
+    @reads
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
-        found: dict[str, StoredRecord] = {}
+        records: list[StoredRecord] = []
         for part in chunks(list(dict.fromkeys(ids)), RETRIEVE_BATCH):
-            points = self._call(
-                lambda part=part: self.client.retrieve(  # type: ignore[misc]
-                    self.name,
-                    ids=[uuid_id(i) for i in part],
-                    with_payload=True,
-                    with_vectors=with_vectors,
-                )
+            points = self.client.retrieve(
+                self.name,
+                ids=[uuid_id(i) for i in part],
+                with_payload=True,
+                with_vectors=with_vectors,
             )
-            for point in points:
-                record = self._record(point, with_vectors)
-                found[record.id] = record
-        return [found[i] for i in ids if i in found]
+            records.extend(self._record(point, with_vectors) for point in points)
+        return ordered(ids, records)
 
+    @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
-        if ids:
-            for part in chunks(list(ids), RETRIEVE_BATCH):
-                selector = self.models.PointIdsList(points=[uuid_id(i) for i in part])
-                self._call(
-                    lambda s=selector: self.client.delete(  # type: ignore[misc]
-                        self.name, points_selector=s, wait=True
-                    )
-                )
+        for part in chunks(list(ids or ()), RETRIEVE_BATCH):
+            selector = self.models.PointIdsList(points=[uuid_id(i) for i in part])
+            self.client.delete(self.name, points_selector=selector, wait=True)
         if where is not None:
             selector = self.models.FilterSelector(filter=compile_filter(self.models, where))
-            self._call(lambda: self.client.delete(self.name, points_selector=selector, wait=True))
+            self.client.delete(self.name, points_selector=selector, wait=True)
 
+    @reads
     def count(self, where: Filter | None = None) -> int:
         flt = compile_filter(self.models, where)
-        result = self._call(lambda: self.client.count(self.name, count_filter=flt, exact=True))
-        return int(result.count)
+        return int(self.client.count(self.name, count_filter=flt, exact=True).count)
 
     def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
         offset = None
         while True:
-            points, offset = self._call(
-                lambda o=offset: self.client.scroll(  # type: ignore[misc]
+            with self._serial, self.errors:
+                points, offset = self.client.scroll(
                     self.name,
                     limit=batch_size,
-                    offset=o,
+                    offset=offset,
                     with_payload=True,
                     with_vectors=with_vectors,
                 )
-            )
             if points:
                 yield [self._record(p, with_vectors) for p in points]
             if offset is None:
@@ -282,5 +233,5 @@ class QdrantBackend:
         return {"qdrant": self.where}
 
     def close(self) -> None:
-        if self._owns_client:
-            self._call(lambda: self.client.close())
+        with self._serial:
+            self.close_client(lambda client: client.close())
