@@ -1,7 +1,8 @@
 """A TCP proxy on loopback that breaks a share of the traffic between a client and a server.
 
 Each HTTP request the client starts (a chunk opening with a method) is forwarded, or, at
-``fault_rate`` (every n-th request, deterministically), meets one fault, the kinds in turn:
+``fault_rate`` (every n-th request, deterministically) and for the first ``fault_first``
+requests (client construction and collection opening included), meets one fault, the kinds in turn:
 the connection dropped (closed), reset (RST), delayed, or answered with an HTTP 503 and
 closed. The rest of a request's bytes pass. Faults count by kind in ``faults``. Only loopback
 addresses are used.
@@ -28,9 +29,10 @@ SERVICE_UNAVAILABLE = (
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, fault_rate: float) -> None:
+    def __init__(self, upstream_port: int, fault_rate: float, fault_first: int = 0) -> None:
         self.upstream_port = upstream_port
         self.fault_rate = fault_rate
+        self.fault_first = fault_first
         self.lock = threading.Lock()
         self.faults: Counter[str] = Counter()
         self.requests = 0
@@ -39,10 +41,15 @@ class FaultProxy:
         self.stopped = threading.Event()
 
     def _decide(self) -> str | None:
-        """Every (1 / fault_rate)-th request meets a fault, the kinds taken in turn."""
+        """The first ``fault_first`` requests and every (1 / fault_rate)-th one meet a fault,
+        the kinds taken in turn."""
         with self.lock:
             self.requests += 1
-            if self.fault_rate <= 0 or self.requests % max(1, round(1 / self.fault_rate)):
+            first = self.requests <= self.fault_first
+            periodic = self.fault_rate > 0 and not (
+                self.requests % max(1, round(1 / self.fault_rate))
+            )
+            if not (first or periodic):
                 return None
             kind = KINDS[sum(self.faults.values()) % len(KINDS)]
             self.faults[kind] += 1
@@ -108,9 +115,11 @@ class FaultProxy:
 
 
 @contextmanager
-def fault_proxy(upstream_port: int, fault_rate: float) -> Iterator[FaultProxy]:
+def fault_proxy(
+    upstream_port: int, fault_rate: float, fault_first: int = 0
+) -> Iterator[FaultProxy]:
     """A running proxy to ``127.0.0.1:upstream_port``; stopped on exit."""
-    proxy = FaultProxy(upstream_port, fault_rate)
+    proxy = FaultProxy(upstream_port, fault_rate, fault_first)
     thread = threading.Thread(target=proxy.serve, daemon=True)
     thread.start()
     try:

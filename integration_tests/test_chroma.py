@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from integration_tests.servers import chroma_server, free_port
-from vecstore import BackendUnavailable, Collection, HashEncoder, InvalidName, load_settings
+from vecstore import (
+    BackendUnavailable,
+    Collection,
+    HashEncoder,
+    InvalidName,
+    Settings,
+    load_settings,
+)
+from vecstore.testing.concurrency import ReopenCollection
 from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
 from vecstore.testing.congruence import check_congruence, congruence_cases
 
@@ -39,12 +47,31 @@ class TestChromaServerContract(BackendContract):
     def make_collection(self, server: tuple[str, int]) -> MakeCollection:
         return lambda name: server_collection(server, unique(name))
 
+    @pytest.fixture
+    def reopen_collection(self, server: tuple[str, int]) -> ReopenCollection:
+        def reopen(col: Collection) -> Collection:
+            col.close()
+            return server_collection(server, col.name)
+
+        return reopen
+
 
 class TestChromaEmbeddedContract(BackendContract):
     @pytest.fixture
-    def make_collection(self, tmp_path: Path) -> MakeCollection:
-        s = load_settings(backend="chroma", chroma={"path": str(tmp_path / "chroma")})
-        return lambda name: Collection(name, encoder=HashEncoder(DIM), settings=s)
+    def settings(self, tmp_path: Path) -> Settings:
+        return load_settings(backend="chroma", chroma={"path": str(tmp_path / "chroma")})
+
+    @pytest.fixture
+    def make_collection(self, settings: Settings) -> MakeCollection:
+        return lambda name: Collection(name, encoder=HashEncoder(DIM), settings=settings)
+
+    @pytest.fixture
+    def reopen_collection(self, make_collection: MakeCollection) -> ReopenCollection:
+        def reopen(col: Collection) -> Collection:
+            col.close()
+            return make_collection(col.name)
+
+        return reopen
 
 
 @congruence_cases(60, max_records=15)

@@ -125,6 +125,30 @@ def test_chroma_behind_a_faulty_proxy_ends_exact(chroma: tuple[str, int]) -> Non
         col.close()
 
 
+def test_chroma_faulty_from_the_first_request_ends_exact(chroma: tuple[str, int]) -> None:
+    """The client is made and the collection opened through the proxy, its first requests
+    dropped, reset, delayed and answered 503: each is retried like any other call."""
+    n = 4000
+    with fault_proxy(chroma[1], fault_rate=0.2, fault_first=4) as proxy:
+        settings = load_settings(
+            backend="chroma",
+            chroma={"host": "127.0.0.1", "port": proxy.port},
+            retry={"attempts": 10, "deadline_s": 120},
+        )
+        col = Collection("proxied-first", encoder=HashEncoder(DIM), settings=settings)
+        assert {"drop", "reset", "503"} <= set(proxy.faults), proxy.faults
+        records = [{"id": f"r{i}", "text": f"record {i}", "g": i % 4} for i in range(n)]
+        report = col.ingest(records, window=500)
+        assert (report.written, report.failed) == (n, 0)
+        proxy.fault_rate = 0.0
+        assert col.count() == n
+        stored = col.get([r["id"] for r in records])
+        assert [r.id for r in stored] == [r["id"] for r in records]  # each once, all there
+        assert all(r.metadata == {"g": int(r.id[1:]) % 4} for r in stored)
+        assert proxy.faults["reset"] > 1, proxy.faults
+        col.close()
+
+
 def test_chroma_killed_mid_ingest_then_rerun_is_exact(tmp_path: Path) -> None:
     n = 30_000
     source = write_source(tmp_path / "src.jsonl", n)

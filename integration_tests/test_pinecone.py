@@ -21,6 +21,7 @@ from vecstore import (
     InvalidInput,
     load_settings,
 )
+from vecstore.testing.concurrency import ReopenCollection
 from vecstore.testing.conformance import (
     DIM,
     BackendContract,
@@ -69,6 +70,14 @@ class TestPineconeServerContract(BackendContract):
     @pytest.fixture
     def make_collection(self, server: tuple[str, Index]) -> MakeCollection:
         return lambda name: pinecone_collection(server[0], unique(name))
+
+    @pytest.fixture
+    def reopen_collection(self, server: tuple[str, Index]) -> ReopenCollection:
+        def reopen(col: Collection) -> Collection:
+            col.close()
+            return pinecone_collection(server[0], col.name)
+
+        return reopen
 
     LIST_ELEMENTS = (str,)  # Pinecone holds lists of strings only
     REFUSES = ("$not around",)  # see vecstore.adapters.pinecone_filters

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from vecstore import Collection, HashEncoder, load_settings
+from vecstore.testing.concurrency import ReopenCollection
 from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
 
 URL = os.environ.get("VECSTORE_QDRANT__URL")
@@ -27,3 +28,13 @@ class TestQdrantServerContract(BackendContract):
         return lambda name: Collection(
             f"{name}-{uuid.uuid4().hex[:8]}", encoder=HashEncoder(DIM), settings=s
         )
+
+    @pytest.fixture
+    def reopen_collection(self) -> ReopenCollection:
+        s = load_settings(backend="qdrant", qdrant={"url": URL})
+
+        def reopen(col: Collection) -> Collection:
+            col.close()
+            return Collection(col.name, encoder=HashEncoder(DIM), settings=s)
+
+        return reopen

@@ -16,6 +16,7 @@ from vecstore import (
     InvalidName,
     load_settings,
 )
+from vecstore.testing.concurrency import ReopenCollection
 from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
 from vecstore.testing.congruence import check_congruence, congruence_cases
 
@@ -25,25 +26,58 @@ from vecstore.adapters.qdrant import QdrantBackend  # noqa: E402
 
 
 @pytest.fixture
-def make_collection() -> Iterator[MakeCollection]:
+def memory_client() -> Iterator[Any]:
     from qdrant_client import QdrantClient
 
     client = QdrantClient(location=":memory:")
-
-    def make(name: str) -> Collection:
-        return Collection(
-            name,
-            backend=QdrantBackend(name, client=client),
-            encoder=HashEncoder(DIM),
-            settings=load_settings(),
-        )
-
-    yield make
+    yield client
     client.close()
 
 
 class TestQdrantLocalContract(BackendContract):
-    pass
+    """In memory, one client handed to every collection (closing one leaves it open)."""
+
+    @pytest.fixture
+    def make_collection(self, memory_client: Any) -> MakeCollection:
+        return lambda name: Collection(
+            name,
+            backend=QdrantBackend(name, client=memory_client),
+            encoder=HashEncoder(DIM),
+            settings=load_settings(),
+        )
+
+    @pytest.fixture
+    def reopen_collection(self, make_collection: MakeCollection) -> ReopenCollection:
+        def reopen(col: Collection) -> Collection:
+            col.close()
+            return make_collection(col.name)
+
+        return reopen
+
+
+class TestQdrantPathContract(BackendContract):
+    """On disk: each collection's client made by the adapter, closed and made anew on reopen."""
+
+    @pytest.fixture
+    def make_collection(self, tmp_path: Path) -> Iterator[MakeCollection]:
+        opened: list[Collection] = []
+
+        def make(name: str) -> Collection:
+            s = load_settings(backend="qdrant", qdrant={"path": str(tmp_path / name)})
+            opened.append(Collection(name, encoder=HashEncoder(DIM), settings=s))
+            return opened[-1]
+
+        yield make
+        for col in opened:
+            col.close()
+
+    @pytest.fixture
+    def reopen_collection(self, make_collection: MakeCollection) -> ReopenCollection:
+        def reopen(col: Collection) -> Collection:
+            col.close()
+            return make_collection(col.name)
+
+        return reopen
 
 
 @congruence_cases(60, max_records=20)

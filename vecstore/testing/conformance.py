@@ -1,8 +1,10 @@
 """The contract every backend keeps, as pytest mixins.
 
-A test module subclasses the mixins and overrides one fixture, ``make_collection``: a callable
+A test module subclasses the mixins and overrides two fixtures: ``make_collection``, a callable
 returning a fresh, empty :class:`~vecstore.Collection` (on the backend under test) for a name,
-with encoder ``HashEncoder(DIM)``. The NumPy store is the reference; every backend must pass
+with encoder ``HashEncoder(DIM)``; and ``reopen_collection``, a callable that closes a Collection
+and opens the same stored collection anew (see :mod:`vecstore.testing.concurrency`).
+The NumPy store is the reference; every backend must pass
 the same tests unchanged.
 """
 
@@ -17,6 +19,7 @@ import pytest
 from vecstore.collection import Collection
 from vecstore.errors import DuplicateId, FilterError, InvalidInput
 from vecstore.filters import matches, parse
+from vecstore.testing.concurrency import ConcurrencyContract
 
 DIM = 32
 MakeCollection = Callable[[str], Collection]
@@ -413,6 +416,7 @@ class PairsContract:
 
 
 class BackendContract(
+    ConcurrencyContract,
     PairsContract,
     CrudContract,
     IdContract,
@@ -422,4 +426,4 @@ class BackendContract(
     MetadataContract,
     BadInputContract,
 ):
-    """The whole contract: subclass it and override the ``make_collection`` fixture."""
+    """The whole contract: subclass it; override ``make_collection`` and ``reopen_collection``."""
