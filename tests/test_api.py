@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,36 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "qdrant_client", None)  # as if not installed
     with pytest.raises(vecstore.MissingDependency, match=r"pip install 'vecstore\[qdrant\]'"):
         vecstore.open_collection("x", backend="qdrant", model="hash:8")
+
+
+def test_empty_name_is_refused_and_none_means_configured(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VECSTORE_NUMPY__PATH", str(tmp_path))
+    monkeypatch.setenv("VECSTORE_MODEL", "hash:8")
+    with pytest.raises(vecstore.InvalidName):
+        vecstore.open_collection("")
+    with vecstore.open_collection(None) as col:
+        assert col.name == "default"
+
+
+def test_empty_upserts_do_nothing(tmp_path: Path) -> None:
+    import numpy as np
+
+    from vecstore.adapters.numpy import NumpyBackend
+
+    col = vecstore.Collection(
+        "empty", backend=NumpyBackend("empty", path=tmp_path), encoder=vecstore.HashEncoder(8)
+    )
+    assert col.upsert([], vectors=[]) == []
+    assert col.upsert(None, vectors=np.zeros((0, 8), np.float32)) == []
+    assert col.upsert([], ids=[], metadata=[]) == []
+    assert col.count() == 0 and not (tmp_path / "empty").exists()
+    col.close()
+
+
+def test_open_without_create_refuses_a_missing_collection(tmp_path: Path) -> None:
+    settings = vecstore.load_settings(numpy={"path": str(tmp_path)}, model="hash:8")
+    with pytest.raises(vecstore.CollectionNotFound):
+        vecstore.Collection("absent", settings=settings, create=False)
+    assert not (tmp_path / "absent").exists()

@@ -59,8 +59,9 @@ def test_ingest_query_get_count_delete_info(env: Path, capsys: pytest.CaptureFix
     code, out, _ = run(capsys, "info", "--json")
     info = json.loads(out)
     assert info["count"] == 2 and info["model"] == "hash:16" and info["backend"] == "numpy"
-    code, out, _ = run(capsys, "info", "--collection", "other")
-    assert code == 0 and "other" in out
+    code, out, err = run(capsys, "info", "--collection", "other")
+    assert code == 1 and out == "" and "no collection" in err and "other" in err
+    assert not (env.parent / "store" / "other").exists()  # info creates nothing
 
 
 @pytest.mark.parametrize(

@@ -80,9 +80,10 @@ def test_status_attributes_and_hooks() -> None:
 
     err = raised(SERVER, rate)
     assert isinstance(err, BackendUnavailable) and err.retry_after == 1.5
-    hooked = StoreErrors(
-        "Store", "x", ("fakesdk",), status_of=lambda e: e.code() if isinstance(e, Internal) else None
-    )
+    def status_of(exc: BaseException) -> int | None:
+        return exc.code() if isinstance(exc, Internal) else None
+
+    hooked = StoreErrors("Store", "x", ("fakesdk",), status_of=status_of)
 
     def internal() -> None:
         raise Internal("boom")

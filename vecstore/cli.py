@@ -49,10 +49,10 @@ def _meta(meta: dict[str, Any]) -> str:
     return orjson.dumps(meta).decode() if meta else ""
 
 
-def _open(args: argparse.Namespace) -> Any:
+def _open(args: argparse.Namespace, *, create: bool = True) -> Any:
     from vecstore.collection import open_collection
 
-    return open_collection(args.collection, config_file=args.config)
+    return open_collection(args.collection, config_file=args.config, create=create)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -189,8 +189,8 @@ def cmd_count(args: argparse.Namespace) -> None:
 
 
 def cmd_info(args: argparse.Namespace) -> None:
-    """Print backend, model, dimension, count and location."""
-    with _open(args) as col:
+    """Print backend, model, dimension, count and location; a missing collection is an error."""
+    with _open(args, create=False) as col:
         info = col.describe()
     if args.json:
         _dump(info)
