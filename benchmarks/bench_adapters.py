@@ -129,7 +129,7 @@ class QdrantCase(Case):
         return self.client.query_points(self.raw_name, query=vector, limit=K).points
 
     def convert(self, col: Collection, batch: RecordBatch) -> object:
-        return col.backend._points(batch)  # type: ignore[attr-defined]
+        return col.store._points(batch)  # type: ignore[attr-defined]
 
 
 class ChromaCase(Case):
@@ -221,7 +221,7 @@ class PineconeCase(Case):
         )
 
     def convert(self, col: Collection, batch: RecordBatch) -> object:
-        backend: Any = col.backend
+        backend: Any = col.store
         rows = batch.vectors.tolist()
         return [
             backend._vector(i, v, t, m)

@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         col = store(Path(tmp), args.n, 0)
-        _, matrix = col.backend.matrix()  # type: ignore[attr-defined]
+        _, matrix = col.store.matrix()  # type: ignore[attr-defined]
         dense = np.ascontiguousarray(matrix)
         best = plain(dense)
         pair = col.similar_pairs(1)[0]

@@ -115,7 +115,11 @@ class ChromaBackend(NetworkBackend):
         chromadb = self._chromadb
         settings = chromadb.Settings(anonymized_telemetry=False)
         if cfg.host:
-            client = chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=settings)
+            try:
+                client = chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=settings)
+            except Exception as exc:
+                _close_half_built(exc)
+                raise
             # Chromadb's HTTP client waits forever by default; give its session a timeout.
             session = getattr(getattr(client, "_server", None), "_session", None)
             if session is not None:
@@ -302,4 +306,43 @@ class ChromaBackend(NetworkBackend):
 
     def close(self) -> None:
         self._collection = None
-        self.close_client(lambda client: client.close())
+        self.close_client(self._close_client)
+
+    @staticmethod
+    def _close_client(client: Any) -> None:
+        """Release the client, and close the HTTP sessions chromadb leaves open.
+
+        chromadb 1.5.9 gives every HTTP client (and its internal admin client) a system of its
+        own, and stops it on ``close()`` without closing its HTTP session; nothing else shares
+        those sessions, so closing them here is safe.
+        """
+        sessions = _sessions(client)
+        client.close()
+        for session in sessions:
+            session.close()
+
+
+def _sessions(client: Any) -> list[Any]:
+    """The HTTP sessions of a chromadb client and of its admin client (none when embedded)."""
+    found = []
+    for part in (client, getattr(client, "_admin_client", None)):
+        session = getattr(getattr(part, "_server", None), "_session", None)
+        if session is not None:
+            found.append(session)
+    return found
+
+
+def _close_half_built(exc: BaseException) -> None:
+    """Close the sessions of an HTTP client whose constructor failed part-way.
+
+    Its constructor talks to the server; when a later request fails, chromadb releases the
+    client's system but not the connections the earlier requests opened, and the caller never
+    gets the object to close. The constructor's frame still holds it.
+    """
+    tb = exc.__traceback__
+    while tb is not None:
+        half = tb.tb_frame.f_locals.get("self")
+        if type(half).__name__ == "Client" and type(half).__module__.startswith("chromadb"):
+            for session in _sessions(half):
+                session.close()
+        tb = tb.tb_next
