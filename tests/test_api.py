@@ -23,6 +23,7 @@ EXPECTED = {
     "ConfigError",
     "DuplicateId",
     "Encoder",
+    "EncoderError",
     "FilterError",
     "HashEncoder",
     "Hit",

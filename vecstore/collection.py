@@ -22,7 +22,13 @@ import numpy as np
 from vecstore import filters, validation
 from vecstore.adapters.base import Backend, MatrixSource, create_backend
 from vecstore.aio import in_thread
-from vecstore.encoders import Encoder, encoder_from_name
+from vecstore.encoders import (
+    Encoder,
+    checked_vectors,
+    encode_documents,
+    encode_queries,
+    encoder_from_name,
+)
 from vecstore.errors import FilterError, InvalidInput, InvalidName
 from vecstore.hashing import HASH_KEY, content_hash, public_hit, public_record
 from vecstore.metadata import normalize_metadata
@@ -65,7 +71,7 @@ class Collection:
         self.encoder = (
             encoder
             if isinstance(encoder, Encoder)
-            else encoder_from_name(encoder or settings.model)
+            else encoder_from_name(encoder or settings.model, settings)
         )
         if isinstance(backend, Backend):
             self.backend_name = type(backend).__name__
@@ -158,20 +164,26 @@ class Collection:
         return RecordBatch(id_list, matrix, stored_texts, metas)
 
     def encode(self, texts: Sequence[str]) -> Vectors:
-        """Encode texts in large windows, each one ``encode()`` call."""
+        """Encode texts to store (the encoder's document side), in large windows, checked."""
         if not texts:
             return np.empty((0, self.info.dimension), np.float32)
         parts = [
-            self.encoder.encode(texts[i : i + ENCODE_WINDOW])
+            checked_vectors(
+                self.encoder,
+                encode_documents(self.encoder, texts[i : i + ENCODE_WINDOW]),
+                len(texts[i : i + ENCODE_WINDOW]),
+                self.info.dimension,
+            )
             for i in range(0, len(texts), ENCODE_WINDOW)
         ]
-        out = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        if out.shape != (len(texts), self.info.dimension):
-            raise InvalidInput(
-                f"encoder {self.encoder.name!r} returned shape {out.shape}, expected "
-                f"({len(texts)}, {self.info.dimension})"
-            )
-        return out
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def encode_query(self, text: str) -> Vectors:
+        """The (1, dimension) vector of a query text (the encoder's query side), checked."""
+        query = validation.check_text(text, "query")
+        return checked_vectors(
+            self.encoder, encode_queries(self.encoder, [query]), 1, self.info.dimension
+        )
 
     def write(self, batch: RecordBatch) -> None:
         """Write a prepared batch in one backend call.
@@ -199,7 +211,7 @@ class Collection:
         k = validation.check_top_k(top_k)
         node = self._filter(where)
         if isinstance(query, str):
-            vector = self.encode([validation.check_text(query, "query")])
+            vector = self.encode_query(query)
         else:
             if np.ndim(query) != 1:
                 raise InvalidInput(

@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from vecstore.encoders import DEFAULT_MODEL
 from vecstore.errors import ConfigError
+from vecstore.hardware import PrecisionSetting
 
 DEFAULT_COLLECTION = "default"
 DEFAULT_CONFIG_FILE = "vecstore.toml"
@@ -83,6 +84,16 @@ class Settings(BaseSettings):
     backend: str = "numpy"
     collection: str = DEFAULT_COLLECTION
     model: str = DEFAULT_MODEL
+    device: str = "auto"
+    """Where the model runs: auto, cpu, cuda, cuda:N or mps (see vecstore.hardware)."""
+    precision: PrecisionSetting = "auto"
+    """auto (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16."""
+    threads: int | None = Field(default=None, ge=1)
+    """torch intra-op threads for the encoder (process-wide); None keeps torch's own."""
+    query_prompt: str | None = None
+    """Prompt before queries; None takes the model's own configured one."""
+    document_prompt: str | None = None
+    """Prompt before documents; None takes the model's own configured one."""
     numpy: NumpySettings = NumpySettings()
     qdrant: QdrantSettings = QdrantSettings()
     chroma: ChromaSettings = ChromaSettings()

@@ -11,6 +11,7 @@ translated at the adapter boundary (``raise ... from exc``)::
     │   ├── DuplicateId              the same id twice in one call
     │   └── InvalidName              a collection name a store refuses
     ├── IncompatibleCollection       opened with another model, dimension or metric
+    ├── EncoderError                 an encoder returned a broken batch (shape, NaN, zero rows)
     ├── StoreError                   the store itself failed
     │   ├── StoreCorrupted           files on disk are truncated or damaged
     │   ├── StoreLocked              another writer held the collection past the lock timeout
@@ -31,6 +32,7 @@ __all__ = [
     "CollectionNotFound",
     "ConfigError",
     "DuplicateId",
+    "EncoderError",
     "FilterError",
     "IncompatibleCollection",
     "InvalidInput",
@@ -95,6 +97,10 @@ class IncompatibleCollection(VecstoreError):
     """The collection was written with another model, dimension or metric."""
 
 
+class EncoderError(VecstoreError):
+    """An encoder returned a batch that cannot be stored (shape, NaN or infinite, zero rows)."""
+
+
 class StoreError(VecstoreError):
     """The store failed."""
 
@@ -117,9 +123,7 @@ class BackendError(StoreError):
     ``status``: the HTTP status the store answered with, when there was one.
     """
 
-    def __init__(
-        self, message: str, *, transient: bool = False, status: int | None = None
-    ) -> None:
+    def __init__(self, message: str, *, transient: bool = False, status: int | None = None) -> None:
         super().__init__(message)
         self.transient = transient
         self.status = status

@@ -165,4 +165,3 @@ class ConcurrencyContract:
                 assert await fresh.acount() == fresh.count()
 
         asyncio.run(run())
-
