@@ -110,3 +110,14 @@ def test_precision_is_not_part_of_the_content_hash(tmp_path: Path) -> None:
 
     assert ingest("fp32") == (40, 0)
     assert ingest("auto") == (0, 40)  # bf16 here: nothing looks changed, nothing rewritten
+
+
+def test_threads_set_torch_intra_op_threads() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        SentenceTransformerEncoder(threads=1).encode(["one thread"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -1,10 +1,13 @@
 """asyncio for vecstore: each ``Collection.a*`` call runs the thread-safe sync call on a pool.
 
-Measured before choosing (``benchmarks/bench_async.py``): the store clients' async variants
-would add a second code path per adapter, while the sync path is already thread-safe and the
-stores' own work (a server round trip, a NumPy scan that releases the GIL) runs concurrently in
-threads. The pool is vecstore's own, so a slow store cannot starve the event loop's default
-executor that other libraries share, and it is made on first use.
+Why not the stores' async clients: they would be a second code path per adapter (and the NumPy
+store has none), while the sync path is already thread-safe and what a call waits on (a server
+round trip, a NumPy scan that releases the GIL) overlaps in threads. Measured with
+``benchmarks/bench_async.py`` on 2 cores: 64 concurrent ``aquery`` on a Chroma server reach 0.95x
+the raw chromadb client's throughput from its own 16-thread pool (which gains 1.29x over
+sequential calls), and 1.27x sequential ``query`` on a 100,000-vector NumPy collection. The pool
+is vecstore's own, so a slow store cannot starve the event loop's default executor that other
+libraries share; it is made on first use.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def _public(metadata: Metadata) -> Metadata:
 
 def public_hit(hit: Hit) -> Hit:
     """The hit as users see it: no reserved metadata keys."""
-    return dataclasses.replace(hit, metadata=_public(hit.metadata))
+    return Hit(hit.id, hit.score, hit.text, _public(hit.metadata))  # replace() is 3x slower
 
 
 def public_record(record: StoredRecord) -> StoredRecord:

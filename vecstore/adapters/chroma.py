@@ -228,7 +228,7 @@ class ChromaBackend(NetworkBackend):
         # Chroma returns what it holds when asked for more: no count round trip needed.
         n_results = min(top_k, len(restrict)) if restrict is not None else top_k
         result = self.col.query(
-            query_embeddings=vectors,
+            query_embeddings=list(vectors),  # rows: chromadb checks a list faster than a 2-d array
             n_results=n_results,
             ids=restrict,
             where=native,
