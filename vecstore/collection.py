@@ -31,7 +31,7 @@ from vecstore.encoders import (
 )
 from vecstore.errors import FilterError, InvalidInput, InvalidName
 from vecstore.hashing import HASH_KEY, content_hash, public_hit, public_record
-from vecstore.metadata import normalize_metadata
+from vecstore.metadata import MetadataPolicy, check_policy, normalize_metadata
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
 from vecstore.retry import RetryingBackend, RetryPolicy
 
@@ -60,6 +60,7 @@ class Collection:
         encoder: Encoder | str | None = None,
         settings: Settings | None = None,
         create: bool = True,
+        metadata_policy: MetadataPolicy | None = None,
     ) -> None:
         if settings is None:
             from vecstore.config import load_settings
@@ -68,6 +69,9 @@ class Collection:
         if not isinstance(name, str) or not name:
             raise InvalidName(f"a collection name is a non-empty str, got {name!r}")
         self.name = name
+        self.metadata_policy: MetadataPolicy = check_policy(
+            metadata_policy or settings.metadata_policy
+        )
         self.encoder = (
             encoder
             if isinstance(encoder, Encoder)
@@ -99,27 +103,35 @@ class Collection:
     def upsert(
         self,
         texts: Sequence[str] | None = None,
-        ids: Sequence[str] | None = None,
+        ids: Sequence[str | None] | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
         vectors: Any = None,
+        metadata_policy: MetadataPolicy | None = None,
     ) -> list[str]:
-        """Insert or wholly replace records; return their ids. All or nothing."""
-        batch = self.prepare(texts, ids, metadata, vectors=vectors)
+        """Insert or wholly replace records; return their ids. All or nothing.
+
+        An id left out (``ids=None``, or a None entry) is derived from the text. Metadata is
+        checked under ``metadata_policy`` (default: the collection's, ``strict`` unless
+        configured; see :mod:`vecstore.metadata`).
+        """
+        batch = self.prepare(texts, ids, metadata, vectors=vectors, metadata_policy=metadata_policy)
         self.write(batch)
         return batch.ids
 
     def prepare(
         self,
         texts: Sequence[str] | None = None,
-        ids: Sequence[str] | None = None,
+        ids: Sequence[str | None] | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
         vectors: Any = None,
+        metadata_policy: MetadataPolicy | None = None,
     ) -> RecordBatch:
         """Validate and encode records into a batch, writing nothing."""
         if texts is None and vectors is None:
             raise InvalidInput("give texts, vectors, or both", field="texts")
+        policy = check_policy(metadata_policy or self.metadata_policy)
         text_list = None if texts is None else validation.as_list(texts, "texts")
         id_list = None if ids is None else validation.as_list(ids, "ids")
         meta_list = None if metadata is None else validation.as_list(metadata, "metadata")
@@ -129,7 +141,7 @@ class Collection:
         if n == 0:  # nothing to do, whatever shape the empty input had
             return RecordBatch([], np.empty((0, self.info.dimension), np.float32), [], [])
         if id_list is not None:
-            id_list = validation.check_ids(id_list)
+            id_list = validation.check_ids(id_list, allow_missing=True)
         if text_list is not None:
             text_list = [
                 validation.check_text(t, validation.label(i, id_list))
@@ -137,7 +149,9 @@ class Collection:
             ]
         metas = [
             normalize_metadata(
-                meta_list[i] if meta_list is not None else None, validation.label(i, id_list)
+                meta_list[i] if meta_list is not None else None,
+                validation.label(i, id_list),
+                policy,
             )
             for i in range(n)
         ]
@@ -150,12 +164,16 @@ class Collection:
         else:
             assert text_list is not None
             matrix = self.encode(text_list)
-        if id_list is None:
-            derived = [
-                validation.derived_id(text_list[i] if text_list else None, matrix[i])
-                for i in range(n)
-            ]
-            id_list = validation.check_ids(derived)
+        if id_list is None or None in id_list:
+            given = id_list or [None] * n
+            id_list = validation.check_ids(
+                [
+                    rid
+                    if rid is not None
+                    else validation.derived_id(text_list[i] if text_list else None, matrix[i])
+                    for i, rid in enumerate(given)
+                ]
+            )
         stored_texts: list[str | None] = list(text_list) if text_list else [None] * n
         for i, meta in enumerate(metas):
             meta[HASH_KEY] = content_hash(
@@ -194,6 +212,10 @@ class Collection:
         if len(batch):
             self.backend.upsert(batch)
 
+    def clear(self) -> None:
+        """Delete every record, keeping the collection (its model, dimension, settings)."""
+        self.backend.delete(None, None)
+
     def delete(
         self, ids: Sequence[str] | str | None = None, *, where: filters.Where = None
     ) -> None:
@@ -206,8 +228,19 @@ class Collection:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def query(self, query: str | Any, top_k: int = 10, *, where: filters.Where = None) -> list[Hit]:
-        """The ``top_k`` records most similar to a text or a vector, best first."""
+    def query(
+        self,
+        query: str | Any,
+        top_k: int = 10,
+        *,
+        where: filters.Where = None,
+        with_vectors: bool = False,
+    ) -> list[Hit]:
+        """The ``top_k`` records most similar to a text or a vector, best first.
+
+        ``top_k=0`` asks for nothing and gets ``[]``. ``with_vectors``: each hit carries its unit
+        vector, read in the same round trip (for MMR and re-ranking).
+        """
         k = validation.check_top_k(top_k)
         node = self._filter(where)
         if isinstance(query, str):
@@ -219,7 +252,13 @@ class Collection:
                     field="query",
                 )
             vector = validation.check_vectors(query, self.info.dimension, ["query"], "query")
-        return [public_hit(h) for h in self.backend.query(vector, k, node)[0]]
+        if k == 0:
+            return []
+        if with_vectors:
+            found = self.backend.query(vector, k, node, with_vectors=True)
+        else:
+            found = self.backend.query(vector, k, node)  # third-party backends: no new keyword
+        return [public_hit(h) for h in found[0]]
 
     def get(self, ids: Sequence[str] | str, *, with_vectors: bool = False) -> list[StoredRecord]:
         """Records with these ids, in the order given; unknown ids are left out."""
@@ -346,19 +385,27 @@ class Collection:
     async def aupsert(
         self,
         texts: Sequence[str] | None = None,
-        ids: Sequence[str] | None = None,
+        ids: Sequence[str | None] | None = None,
         metadata: Sequence[Mapping[str, Any] | None] | None = None,
         *,
         vectors: Any = None,
+        metadata_policy: MetadataPolicy | None = None,
     ) -> list[str]:
         """:meth:`upsert` for asyncio code."""
-        return await in_thread(self.upsert, texts, ids, metadata, vectors=vectors)
+        return await in_thread(
+            self.upsert, texts, ids, metadata, vectors=vectors, metadata_policy=metadata_policy
+        )
 
     async def aquery(
-        self, query: str | Any, top_k: int = 10, *, where: filters.Where = None
+        self,
+        query: str | Any,
+        top_k: int = 10,
+        *,
+        where: filters.Where = None,
+        with_vectors: bool = False,
     ) -> list[Hit]:
         """:meth:`query` for asyncio code."""
-        return await in_thread(self.query, query, top_k, where=where)
+        return await in_thread(self.query, query, top_k, where=where, with_vectors=with_vectors)
 
     async def aget(
         self, ids: Sequence[str] | str, *, with_vectors: bool = False
@@ -371,6 +418,10 @@ class Collection:
     ) -> None:
         """:meth:`delete` for asyncio code."""
         await in_thread(self.delete, ids, where=where)
+
+    async def aclear(self) -> None:
+        """:meth:`clear` for asyncio code."""
+        await in_thread(self.clear)
 
     async def acount(self, where: filters.Where = None) -> int:
         """:meth:`count` for asyncio code."""

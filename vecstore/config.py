@@ -25,6 +25,7 @@ from pydantic_settings import (
 from vecstore.encoders import DEFAULT_MODEL
 from vecstore.errors import ConfigError
 from vecstore.hardware import PrecisionSetting
+from vecstore.metadata import MetadataPolicy
 
 DEFAULT_COLLECTION = "default"
 DEFAULT_CONFIG_FILE = "vecstore.toml"
@@ -84,6 +85,8 @@ class Settings(BaseSettings):
     backend: str = "numpy"
     collection: str = DEFAULT_COLLECTION
     model: str = DEFAULT_MODEL
+    metadata_policy: MetadataPolicy = "strict"
+    """strict (refuse what is not portable) or coerce (flatten, dates to ISO; vecstore.metadata)."""
     device: str = "auto"
     """Where the model runs: auto, cpu, cuda, cuda:N or mps (see vecstore.hardware)."""
     precision: PrecisionSetting = "auto"

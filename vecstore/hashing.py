@@ -7,7 +7,6 @@ reserved key never reaches the user: results are stripped of every ``_vecstore``
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from typing import Any
 
@@ -56,9 +55,10 @@ def _public(metadata: Metadata) -> Metadata:
 
 def public_hit(hit: Hit) -> Hit:
     """The hit as users see it: no reserved metadata keys."""
-    return Hit(hit.id, hit.score, hit.text, _public(hit.metadata))  # replace() is 3x slower
+    # Built directly: dataclasses.replace() costs three times as much, per hit.
+    return Hit(hit.id, hit.score, hit.text, _public(hit.metadata), hit.vector)
 
 
 def public_record(record: StoredRecord) -> StoredRecord:
     """The record as users see it: no reserved metadata keys."""
-    return dataclasses.replace(record, metadata=_public(record.metadata))
+    return StoredRecord(record.id, record.text, _public(record.metadata), record.vector)

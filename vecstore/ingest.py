@@ -36,7 +36,7 @@ import orjson
 from vecstore import validation
 from vecstore.errors import InvalidInput, MissingDependency, VecstoreError
 from vecstore.hashing import HASH_KEY, SOURCE_KEY, content_hash, stored_hash
-from vecstore.metadata import normalize_metadata
+from vecstore.metadata import MetadataPolicy, normalize_metadata
 from vecstore.records import Metadata, RecordBatch
 
 if TYPE_CHECKING:
@@ -204,6 +204,7 @@ def _check(
     text_field: str,
     metadata_fields: Sequence[str] | None,
     tag: str,
+    policy: MetadataPolicy = "strict",
 ) -> _Item:
     """One source record, checked whole, or InvalidInput saying what is wrong with it."""
     if isinstance(record, _Unreadable):
@@ -219,7 +220,7 @@ def _check(
         raw_meta = {k: v for k, v in record.items() if k not in skip}
     else:
         raw_meta = {k: record[k] for k in metadata_fields if k in record}
-    meta = normalize_metadata(raw_meta, rid)
+    meta = normalize_metadata(raw_meta, rid, policy)
     return _Item(where, rid, text, meta, content_hash(model, text, meta, None, tag))
 
 
@@ -384,7 +385,16 @@ def ingest(
             items: dict[str, _Item] = {}
             for where, record in chunk:
                 try:
-                    item = _check(where, record, model, id_field, text_field, metadata_fields, tag)
+                    item = _check(
+                        where,
+                        record,
+                        model,
+                        id_field,
+                        text_field,
+                        metadata_fields,
+                        tag,
+                        collection.metadata_policy,
+                    )
                 except InvalidInput as exc:
                     dead.add(where, str(exc).replace(f"record {where!r}, ", ""), record)
                     continue

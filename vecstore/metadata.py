@@ -12,13 +12,29 @@ The rule, the same on every backend:
   type, NaN and infinities, empty or mixed-type lists, ints outside +/-2**53, keys that are
   empty, not strings, start with ``$``, ``#``, ``_vecstore`` or ``chroma:``, contain ``.``, and
   metadata larger than :data:`MAX_METADATA_BYTES` once JSON-encoded.
+
+That is the ``strict`` policy, the default. The ``coerce`` policy (setting ``metadata_policy``,
+or per call) takes metadata shaped for other libraries (LangChain's, LlamaIndex's) and makes
+it portable, each step documented and checked like the rest:
+
+* nested dicts are flattened into one level, keys joined by :data:`FLATTEN_SEPARATOR`
+  (``{"source": {"page": 3}}`` -> ``{"source__page": 3}``);
+* ``datetime`` and ``date`` become ISO-8601 strings (a naive datetime as written, an aware one
+  in UTC: ``"2024-05-01T12:00:00+00:00"``); ``$eq``, ``$ne``, ``$in``, ``$nin`` and ``$exists``
+  work on them, range operators do not (they take numbers: store a timestamp for ranges);
+* empty lists and ``None`` values are dropped (the key is absent);
+* lists mixing ints and floats are widened to floats.
+
+Whatever cannot be coerced (a list mixing strings and numbers, bytes, a set, an object) is
+still refused, naming the record and the key.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -31,6 +47,9 @@ MAX_METADATA_BYTES = 40 * 1024
 """Largest JSON-encoded metadata of one record (Pinecone's per-vector limit)."""
 MAX_SAFE_INT = 2**53
 RESERVED_KEY_PREFIXES = (RESERVED_PREFIX, *FOREIGN_PREFIXES)
+FLATTEN_SEPARATOR = "__"
+"""Joins the keys of a nested dict flattened under the ``coerce`` policy."""
+MetadataPolicy = Literal["strict", "coerce"]
 
 
 def _scalar(value: Any) -> Scalar | None:
@@ -94,12 +113,60 @@ def check_key(key: Any, record: int | str) -> str:
     return key
 
 
-def normalize_metadata(metadata: Any, record: int | str) -> Metadata:
+def _coerced_value(value: Any) -> Any:
+    """One value under the ``coerce`` policy (None: drop it); the rest is checked as usual."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC)
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        if not value:
+            return None
+        items = [_coerced_value(v) for v in value]
+        numbers = [v for v in items if isinstance(v, int | float) and not isinstance(v, bool)]
+        if len(numbers) == len(items) and any(isinstance(v, float) for v in numbers):
+            return [float(v) for v in numbers]
+        return items
+    return value
+
+
+def _flatten(metadata: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for key, value in metadata.items():
+        name = f"{prefix}{FLATTEN_SEPARATOR}{key}" if prefix else key
+        if isinstance(value, Mapping):
+            _flatten(value, name, out)
+        else:
+            out[name] = _coerced_value(value)
+
+
+def check_policy(policy: Any) -> MetadataPolicy:
+    """Return ``policy`` if it is one of the metadata policies."""
+    if policy not in ("strict", "coerce"):
+        raise InvalidInput(
+            f"metadata_policy must be 'strict' or 'coerce', got {policy!r}", field="metadata_policy"
+        )
+    return policy  # type: ignore[no-any-return]
+
+
+def coerce_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """Metadata made portable where it can be (see the module doc); not yet checked."""
+    out: dict[str, Any] = {}
+    _flatten(metadata, "", out)
+    return out
+
+
+def normalize_metadata(
+    metadata: Any, record: int | str, policy: MetadataPolicy = "strict"
+) -> Metadata:
     """Return a new portable metadata dict; the caller's object is never changed."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
         raise InvalidInput(f"metadata must be a dict, got {type(metadata).__name__}", record=record)
+    if policy == "coerce":
+        metadata = coerce_metadata(metadata)
     out: Metadata = {}
     for key, raw in metadata.items():
         check_key(key, record)

@@ -27,12 +27,16 @@ class CollectionInfo:
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """One search result: ``score`` is cosine similarity in [-1, 1], higher is closer."""
+    """One search result: ``score`` is cosine similarity in [-1, 1], higher is closer.
+
+    ``vector``: the record's unit vector, when the query asked ``with_vectors``.
+    """
 
     id: str
     score: float
     text: str | None
     metadata: Metadata
+    vector: Vectors | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

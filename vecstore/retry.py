@@ -88,8 +88,12 @@ class RetryingBackend:
         """See Backend."""
         self._run(lambda: self.inner.upsert(batch))
 
-    def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
+    def query(
+        self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[list[Hit]]:
         """See Backend."""
+        if with_vectors:
+            return self._run(lambda: self.inner.query(vectors, top_k, where, with_vectors=True))
         return self._run(lambda: self.inner.query(vectors, top_k, where))
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:

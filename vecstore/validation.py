@@ -4,9 +4,10 @@ Decisions (also in the README):
 
 * Texts must be ``str`` with at least one non-space character: an empty text has no meaning to
   embed, so it is refused rather than stored as noise.
-* Ids are non-empty ``str``, kept exactly as given. When none are given, a record's id is derived
-  from its text (``blake2b`` hex of the UTF-8 text; of the vector bytes when there is no text), so
-  a re-run of the same job writes the same ids and never duplicates.
+* Ids are non-empty ``str``, kept exactly as given. When none are given (or an entry of ``ids``
+  is None), a record's id is derived from its text (``blake2b`` hex of the UTF-8 text; of the
+  vector bytes when there is no text), so a re-run of the same job writes the same ids and never
+  duplicates.
 * The same id twice in one call is an error (:class:`~vecstore.errors.DuplicateId`) naming both
   positions: a silent "last wins" would hide a bug in the caller's data.
 * Vectors are finite, non-zero, of the collection's dimension; stored unit-normalised as float32.
@@ -66,10 +67,15 @@ def check_text(text: Any, record: int | str) -> str:
     return str(text)  # plain str, also for numpy str_
 
 
-def check_ids(ids: Sequence[Any]) -> list[str]:
-    """Return the ids if each is a non-empty str and none repeats."""
+def check_ids(ids: Sequence[Any], *, allow_missing: bool = False) -> list[Any]:
+    """Return the ids if each is a non-empty str and none repeats.
+
+    With ``allow_missing``, None entries (ids to derive) pass and stay None.
+    """
     seen: dict[str, int] = {}
     for i, rid in enumerate(ids):
+        if rid is None and allow_missing:
+            continue
         if not isinstance(rid, str) or not rid:
             raise InvalidInput(f"id must be a non-empty str, got {rid!r}", record=i, field="id")
         if rid in seen:
@@ -79,7 +85,8 @@ def check_ids(ids: Sequence[Any]) -> list[str]:
                 field="id",
             )
         seen[rid] = i
-    return [str(rid) for rid in ids]  # plain str: a numpy str_ id must not leak into stores
+    # plain str: a numpy str_ id must not leak into stores
+    return [None if rid is None else str(rid) for rid in ids]
 
 
 def derived_id(text: str | None, vector: Vectors | None) -> str:
@@ -122,7 +129,7 @@ def check_vectors(
 
 
 def check_top_k(top_k: Any) -> int:
-    """Return ``top_k`` if it is a positive int."""
-    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k <= 0:
-        raise InvalidInput(f"top_k must be a positive int, got {top_k!r}", field="top_k")
+    """Return ``top_k`` if it is an int >= 0 (0 asks for nothing, and gets nothing)."""
+    if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 0:
+        raise InvalidInput(f"top_k must be an int >= 0, got {top_k!r}", field="top_k")
     return int(top_k)

@@ -60,14 +60,20 @@ class Backend(Protocol):
         split into requests within the store's limits.
         """
 
-    def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
-        """Best ``top_k`` records per query vector, best first."""
+    def query(
+        self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[list[Hit]]:
+        """Best ``top_k`` records per query vector, best first (with their vectors if asked).
+
+        Collection passes ``with_vectors`` only when it is True, so a backend without it still
+        answers plain queries.
+        """
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
         """Records with these ids, in the order asked; unknown ids are left out."""
 
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
-        """Remove records by id or by filter; unknown ids are ignored."""
+        """Remove records by id or by filter; unknown ids are ignored. Neither: every record."""
 
     def count(self, where: Filter | None = None) -> int:
         """How many records (match the filter)."""

@@ -22,8 +22,6 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-import numpy as np
-
 from vecstore.adapters.base import Capabilities
 from vecstore.adapters.chroma_filters import Inexact, compile_where
 from vecstore.adapters.common import (
@@ -33,6 +31,7 @@ from vecstore.adapters.common import (
     clip_score,
     ordered,
     require,
+    unit_vector,
 )
 from vecstore.adapters.network import NetworkBackend, reads, writes
 from vecstore.adapters.translate import StoreErrors
@@ -218,7 +217,9 @@ class ChromaBackend(NetworkBackend):
             return None
 
     @reads
-    def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
+    def query(
+        self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[list[Hit]]:
         restrict: list[str] | None = None
         native = self._native(where) if where is not None else None
         if where is not None and native is None:
@@ -232,17 +233,25 @@ class ChromaBackend(NetworkBackend):
             n_results=n_results,
             ids=restrict,
             where=native,
-            include=["documents", "metadatas", "distances"],
+            include=["documents", "metadatas", "distances", *(["embeddings"] * with_vectors)],
         )
         out = []
         for q in range(len(vectors)):
+            rows = result["embeddings"][q] if with_vectors else [None] * len(result["ids"][q])
             hits = [
-                Hit(rid, clip_score(1.0 - dist), doc, meta or {})
-                for rid, dist, doc, meta in zip(
+                Hit(
+                    rid,
+                    clip_score(1.0 - dist),
+                    doc,
+                    meta or {},
+                    None if row is None else unit_vector(row),
+                )
+                for rid, dist, doc, meta, row in zip(
                     result["ids"][q],
                     result["distances"][q],
                     result["documents"][q],
                     result["metadatas"][q],
+                    rows,
                     strict=True,
                 )
             ]
@@ -256,7 +265,7 @@ class ChromaBackend(NetworkBackend):
                 rid,
                 doc,
                 meta or {},
-                np.asarray(embeddings[i], dtype=np.float32) if embeddings is not None else None,
+                unit_vector(embeddings[i]) if embeddings is not None else None,
             )
             for i, (rid, doc, meta) in enumerate(
                 zip(page["ids"], page["documents"], page["metadatas"], strict=True)
@@ -275,6 +284,8 @@ class ChromaBackend(NetworkBackend):
 
     @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
+        if ids is None and where is None:  # everything: Chroma deletes by ids or by a where
+            ids = self.col.get(include=[])["ids"]
         doomed = list(ids or [])
         native = self._native(where) if where is not None else None
         if native is not None:

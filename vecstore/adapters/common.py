@@ -9,8 +9,10 @@ from importlib import import_module
 from types import ModuleType
 from typing import Any, TypeVar
 
+import numpy as np
+
 from vecstore.errors import BackendError, IncompatibleCollection, MissingDependency
-from vecstore.records import CollectionInfo, Metadata, StoredRecord
+from vecstore.records import CollectionInfo, Metadata, StoredRecord, Vectors
 from vecstore.reserved import ID_KEY, TEXT_KEY
 
 ID_NAMESPACE = uuid.UUID("6f0c2a8e-8d3b-5b7e-9a51-7c2f2d0e4b11")
@@ -57,6 +59,13 @@ def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     """Consecutive slices of at most ``size`` items."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def unit_vector(values: Any) -> Vectors:
+    """A stored vector read back, as a unit float32 row (stores keep what they were sent)."""
+    vector = np.asarray(values, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def ordered(ids: Sequence[str], records: Iterable[StoredRecord]) -> list[StoredRecord]:

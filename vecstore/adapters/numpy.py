@@ -289,6 +289,12 @@ class NumpyBackend:
         state: _State, ids: Sequence[str] | None, where: Filter | None
     ) -> dict[int, list[int]]:
         dead: dict[int, list[int]] = {}
+        if ids is None and where is None:  # everything
+            for s, seg in enumerate(state.segments):
+                rows = np.flatnonzero(seg.alive).tolist()
+                if rows:
+                    dead[s] = rows
+            return dead
         for rid in ids or ():
             if rid in state.index:
                 s, r = state.index[rid]
@@ -375,7 +381,9 @@ class NumpyBackend:
                 out.append(seg.alive & seg.columns.evaluate(where))
         return out
 
-    def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
+    def query(
+        self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[list[Hit]]:
         state = self._current()
         found: list[list[tuple[float, int, int]]] = [[] for _ in range(len(vectors))]
         for s, (seg, mask) in enumerate(
@@ -389,15 +397,17 @@ class NumpyBackend:
         out = []
         for hits in found:
             hits.sort(key=lambda h: (-h[0], h[1], h[2]))
-            out.append([self._hit(state, s, r, score) for score, s, r in hits[:top_k]])
+            out.append(
+                [self._hit(state, s, r, score, with_vectors) for score, s, r in hits[:top_k]]
+            )
         return out
 
     @staticmethod
-    def _hit(state: _State, s: int, r: int, score: float) -> Hit:
+    def _hit(state: _State, s: int, r: int, score: float, with_vector: bool) -> Hit:
         data = state.segments[s].data
-        return Hit(
-            data.ids[r], min(1.0, max(-1.0, score)), data.texts[r], _copy_meta(data.metadata[r])
-        )
+        vector = np.array(data.vectors[r], dtype=np.float32) if with_vector else None
+        score = min(1.0, max(-1.0, score))
+        return Hit(data.ids[r], score, data.texts[r], _copy_meta(data.metadata[r]), vector)
 
     @staticmethod
     def _record(state: _State, s: int, r: int, with_vectors: bool) -> StoredRecord:

@@ -36,6 +36,7 @@ from vecstore.adapters.common import (
     require,
     send_halving,
     split_payload,
+    unit_vector,
 )
 from vecstore.adapters.network import NetworkBackend, reads, writes
 from vecstore.adapters.pinecone_filters import compile_filter
@@ -200,7 +201,9 @@ class PineconeBackend(NetworkBackend):
             self.client.upsert(vectors=list(vectors), namespace=self.namespace, show_progress=False)
 
     @reads
-    def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
+    def query(
+        self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[list[Hit]]:
         flt = compile_filter(where)
         out = []
         for vector in vectors.tolist():
@@ -209,12 +212,14 @@ class PineconeBackend(NetworkBackend):
                 top_k=top_k,
                 filter=flt,
                 include_metadata=True,
+                include_values=with_vectors,
                 namespace=self.namespace,
             )
             hits = []
             for match in response.matches:
                 rid, text, meta = _public(match.metadata)
-                hits.append(Hit(str(rid), clip_score(match.score), text, meta))
+                vector = unit_vector(match.values) if with_vectors else None
+                hits.append(Hit(str(rid), clip_score(match.score), text, meta, vector))
             out.append(hits)
         return out
 
@@ -235,6 +240,9 @@ class PineconeBackend(NetworkBackend):
 
     @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
+        if ids is None and where is None:  # everything in the namespace
+            self.client.delete(delete_all=True, namespace=self.namespace)
+            return
         flt = compile_filter(where)
         for part in chunks([pinecone_id(i) for i in ids or ()], MAX_IDS_PER_REQUEST):
             self.client.delete(ids=list(part), namespace=self.namespace)

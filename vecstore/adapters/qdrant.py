@@ -155,19 +155,30 @@ class QdrantBackend(NetworkBackend):
             send_halving(send, range(start, min(start + UPSERT_BATCH, len(batch))))
 
     @reads
-    def query(self, vectors: Vectors, top_k: int, where: Filter | None) -> list[list[Hit]]:
+    def query(
+        self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[list[Hit]]:
         flt = compile_filter(self.models, where)
         if len(vectors) == 1:  # one query: the plain endpoint, without the batch envelope
             one = vectors[0].tolist()
             responses = [
                 self.client.query_points(
-                    self.name, query=one, limit=top_k, query_filter=flt, with_payload=True
+                    self.name,
+                    query=one,
+                    limit=top_k,
+                    query_filter=flt,
+                    with_payload=True,
+                    with_vectors=with_vectors,
                 )
             ]
         else:
             requests = [
                 self.models.QueryRequest(
-                    query=v.tolist(), limit=top_k, filter=flt, with_payload=True
+                    query=v.tolist(),
+                    limit=top_k,
+                    filter=flt,
+                    with_payload=True,
+                    with_vector=with_vectors,
                 )
                 for v in vectors
             ]
@@ -177,7 +188,8 @@ class QdrantBackend(NetworkBackend):
             hits = []
             for point in response.points:
                 rid, text, meta = split_payload(point.payload)
-                hits.append(Hit(str(rid), clip_score(point.score), text, meta))
+                vector = np.asarray(point.vector, np.float32) if with_vectors else None
+                hits.append(Hit(str(rid), clip_score(point.score), text, meta, vector))
             out.append(hits)
         return out
 
@@ -201,6 +213,10 @@ class QdrantBackend(NetworkBackend):
 
     @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
+        if ids is None and where is None:  # everything: an empty filter matches every point
+            selector = self.models.FilterSelector(filter=self.models.Filter())
+            self.client.delete(self.name, points_selector=selector, wait=True)
+            return
         for part in chunks(list(ids or ()), RETRIEVE_BATCH):
             selector = self.models.PointIdsList(points=[uuid_id(i) for i in part])
             self.client.delete(self.name, points_selector=selector, wait=True)
