@@ -163,7 +163,8 @@ class IdContract:
 
 class FrameworkContract:
     """What LangChain- and LlamaIndex-shaped callers need: partial ids, vectors with hits,
-    clearing, ``top_k=0``, coerced metadata."""
+    clearing, ``top_k=0``, coerced metadata.
+    """
 
     def test_partial_ids_derive_the_missing_ones(self, make_collection: MakeCollection) -> None:
         col = make_collection("partial")
