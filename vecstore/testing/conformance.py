@@ -162,8 +162,10 @@ class IdContract:
 
 
 class FrameworkContract:
-    """What LangChain- and LlamaIndex-shaped callers need: partial ids, vectors with hits,
-    clearing, ``top_k=0``, coerced metadata.
+    """What framework-shaped callers need.
+
+    Partial ids, vectors with hits, clearing, ``top_k=0``, coerced metadata (LangChain's and
+    LlamaIndex's stores rely on each).
     """
 
     def test_partial_ids_derive_the_missing_ones(self, make_collection: MakeCollection) -> None:
