@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("langchain_core", reason="langchain-core is not installed (vecstore[langchain])")
+pytest.importorskip(
+    "langchain_core", reason="langchain-core is not installed (vecstore[langchain])"
+)
 pytest.importorskip("langchain_tests", reason="langchain-tests is not installed (the dev extra)")
 
 from langchain_core.documents import Document  # noqa: E402
