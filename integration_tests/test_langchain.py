@@ -27,6 +27,7 @@ from langchain_core.structured_query import (  # noqa: E402
 )
 from langchain_tests.integration_tests import VectorStoreIntegrationTests  # noqa: E402
 
+from integration_tests.framework_backends import MODES, backend_overrides  # noqa: E402
 from integration_tests.pinecone_server import pinecone_server  # noqa: E402
 from integration_tests.servers import chroma_server  # noqa: E402
 from vecstore import FilterError, HashEncoder  # noqa: E402
@@ -49,26 +50,6 @@ def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]
 def pinecone() -> Iterator[str]:
     with pinecone_server(EMBEDDING_SIZE) as (host, _):
         yield host
-
-
-def backend_overrides(
-    mode: str, tmp: Path, chroma: tuple[str, int] | None, pinecone: str | None
-) -> dict[str, Any]:
-    """Settings overrides that put a store on one backend mode."""
-    if mode == "numpy":
-        return {"backend": "numpy", "numpy": {"path": str(tmp)}}
-    if mode == "qdrant-local":
-        return {"backend": "qdrant", "qdrant": {"path": str(tmp / "qdrant")}}
-    if mode == "chroma-server":
-        assert chroma is not None
-        return {"backend": "chroma", "chroma": {"host": chroma[0], "port": chroma[1]}}
-    if mode == "chroma-embedded":
-        return {"backend": "chroma", "chroma": {"path": str(tmp / "chroma")}}
-    assert mode == "pinecone-server" and pinecone is not None
-    return {"backend": "pinecone", "pinecone": {"host": pinecone, "api_key": "test-key"}}
-
-
-MODES = ["numpy", "qdrant-local", "chroma-server", "chroma-embedded", "pinecone-server"]
 
 
 @pytest.fixture(params=MODES)

@@ -1,0 +1,231 @@
+"""The LlamaIndex vector store: the same contract on every backend mode, and the real model."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip(
+    "llama_index.core", reason="llama-index-core is not installed (vecstore[llama-index])"
+)
+
+from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode  # noqa: E402
+from llama_index.core.vector_stores.types import (  # noqa: E402
+    FilterCondition,
+    MetadataFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+)
+
+from integration_tests.framework_backends import MODES, backend_overrides  # noqa: E402
+from integration_tests.pinecone_server import pinecone_server  # noqa: E402
+from integration_tests.servers import chroma_server  # noqa: E402
+from vecstore import FilterError, HashEncoder  # noqa: E402
+from vecstore.integrations.llama_index import (  # noqa: E402
+    VecstoreEmbedding,
+    VecstoreVectorStore,
+)
+
+DIM = 16
+EMBED = VecstoreEmbedding(HashEncoder(DIM))
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    with chroma_server(tmp_path_factory.mktemp("chroma-li")) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+def pinecone() -> Iterator[str]:
+    with pinecone_server(DIM) as (host, _):
+        yield host
+
+
+@pytest.fixture(params=MODES)
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, chroma: tuple[str, int], pinecone: str
+) -> Iterator[VecstoreVectorStore]:
+    overrides = backend_overrides(request.param, tmp_path, chroma, pinecone)
+    s = VecstoreVectorStore.from_config(
+        collection=f"li-{uuid.uuid4().hex[:8]}", model=f"hash:{DIM}", **overrides
+    )
+    yield s
+    s.client.close()
+
+
+def node(i: int, doc: str, **metadata: Any) -> TextNode:
+    return TextNode(
+        id_=f"n{i}",
+        text=f"node {i} about {metadata.get('topic', 'things')}",
+        metadata=metadata,
+        relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=doc)},
+    )
+
+
+NODES = [
+    node(0, "doc-a", topic="cats", year=2020, tags=["pets", "fur"]),
+    node(1, "doc-a", topic="dogs", year=2021, tags=["pets"]),
+    node(2, "doc-b", topic="stocks", year=2022, tags=["money"], note=""),
+    node(3, "doc-b", topic="bonds", year=2019, nested={"desk": "rates"}),
+    node(4, "doc-c", topic="cats", year=2023),
+]
+
+
+def query(text: str, k: int = 5, **kwargs: Any) -> VectorStoreQuery:
+    return VectorStoreQuery(
+        query_embedding=EMBED.get_query_embedding(text), similarity_top_k=k, **kwargs
+    )
+
+
+def filters(*items: MetadataFilter | MetadataFilters, condition: str = "and") -> MetadataFilters:
+    return MetadataFilters(filters=list(items), condition=FilterCondition(condition))
+
+
+def test_add_query_and_nodes_come_back_whole(store: VecstoreVectorStore) -> None:
+    assert store.add(NODES) == [n.node_id for n in NODES]
+    result = store.query(query("node 0 about cats"))
+    assert result.ids is not None and result.ids[0] == "n0"
+    first = result.nodes[0]
+    assert first.get_content() == NODES[0].get_content()
+    assert first.metadata == NODES[0].metadata and first.ref_doc_id == "doc-a"
+    assert result.similarities == sorted(result.similarities or [], reverse=True)
+    (bonds,) = store.get_nodes(["n3"])
+    assert bonds.metadata == {"topic": "bonds", "year": 2019, "nested": {"desk": "rates"}}
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        (filters(MetadataFilter(key="topic", value="cats")), {"n0", "n4"}),
+        (filters(MetadataFilter(key="topic", value="cats", operator="!=")), {"n1", "n2", "n3"}),
+        (filters(MetadataFilter(key="year", value=2021, operator=">=")), {"n1", "n2", "n4"}),
+        (filters(MetadataFilter(key="year", value=2021, operator="<")), {"n0", "n3"}),
+        (
+            filters(MetadataFilter(key="topic", value=["dogs", "bonds"], operator="in")),
+            {"n1", "n3"},
+        ),
+        (
+            filters(MetadataFilter(key="topic", value=["cats"], operator="nin")),
+            {"n1", "n2", "n3"},
+        ),
+        (filters(MetadataFilter(key="tags", value=["money", "fur"], operator="any")), {"n0", "n2"}),
+        (filters(MetadataFilter(key="tags", value=["pets", "fur"], operator="all")), {"n0"}),
+        (filters(MetadataFilter(key="tags", value="pets", operator="contains")), {"n0", "n1"}),
+        (
+            filters(MetadataFilter(key="note", value=None, operator="is_empty")),
+            {"n0", "n1", "n2", "n3", "n4"},
+        ),
+        (filters(MetadataFilter(key="tags", value=None, operator="is_empty")), {"n3", "n4"}),
+        (filters(MetadataFilter(key="nested__desk", value="rates")), {"n3"}),
+        (
+            filters(
+                MetadataFilter(key="topic", value="cats"),
+                MetadataFilter(key="year", value=2022, operator=">="),
+                condition="or",
+            ),
+            {"n0", "n2", "n4"},
+        ),
+        (
+            filters(
+                MetadataFilter(key="topic", value="cats"),
+                MetadataFilter(key="year", value=2022, operator=">="),
+                condition="not",
+            ),
+            {"n1", "n3"},
+        ),
+        (
+            filters(
+                MetadataFilter(key="year", value=2020, operator=">"),
+                filters(
+                    MetadataFilter(key="topic", value="dogs"),
+                    MetadataFilter(key="topic", value="cats"),
+                    condition="or",
+                ),
+            ),
+            {"n1", "n4"},
+        ),
+    ],
+)
+def test_filters_mean_what_llama_index_means(
+    store: VecstoreVectorStore, flt: MetadataFilters, expected: set[str]
+) -> None:
+    store.add(NODES)
+    assert {n.node_id for n in store.get_nodes(filters=flt)} == expected
+    try:
+        found = set(store.query(query("node", k=10, filters=flt)).ids or [])
+    except FilterError as exc:  # Pinecone's documented refusal of $not around a range
+        assert store.client.backend_name == "pinecone" and "$not around" in str(exc), exc
+        return
+    assert found == expected
+
+
+def test_text_match_is_refused_not_dropped(store: VecstoreVectorStore) -> None:
+    store.add(NODES)
+    for op in ("text_match", "text_match_insensitive"):
+        flt = filters(MetadataFilter(key="topic", value="ca", operator=op))
+        with pytest.raises(FilterError, match="no exact vecstore meaning"):
+            store.query(query("node", filters=flt))
+    with pytest.raises(FilterError, match="mode"):
+        store.query(query("node", mode=VectorStoreQueryMode.HYBRID))
+
+
+def test_mmr_doc_ids_and_deletes(store: VecstoreVectorStore) -> None:
+    store.add(NODES)
+    mmr = store.query(
+        query("node 0 about cats", k=2, mode=VectorStoreQueryMode.MMR, mmr_threshold=0.5)
+    )
+    assert mmr.ids is not None and len(mmr.ids) == 2 and mmr.ids[0] == "n0"
+    only_b = store.query(query("node", k=10, doc_ids=["doc-b"]))
+    assert set(only_b.ids or []) == {"n2", "n3"}
+    store.delete("doc-a")
+    assert store.client.count() == 3
+    store.delete_nodes(["n2", "n4"], filters=filters(MetadataFilter(key="topic", value="cats")))
+    assert {n.node_id for n in store.get_nodes(["n2", "n3", "n4"])} == {"n2", "n3"}
+    store.delete_nodes(["n2"])
+    store.clear()
+    assert store.client.count() == 0 and store.query(query("node")).ids == []
+
+
+def test_async_variants(store: VecstoreVectorStore) -> None:
+    async def run() -> None:
+        await asyncio.gather(*(store.async_add([n]) for n in NODES))
+        results = await asyncio.gather(*(store.aquery(query(f"node {i}", k=1)) for i in range(5)))
+        assert [r.ids for r in results] == [[f"n{i}"] for i in range(5)]
+        assert len(await store.aget_nodes(["n0", "n1"])) == 2
+        await store.adelete("doc-c")
+        await store.adelete_nodes(["n0"])
+        assert store.client.count() == 3
+        await store.aclear()
+        assert await store.client.acount() == 0
+
+    asyncio.run(run())
+
+
+def test_index_retrieves_offline_with_the_bundled_model(tmp_path: Path) -> None:
+    from llama_index.core import StorageContext, VectorStoreIndex
+    from llama_index.core.schema import Document
+
+    embed = VecstoreEmbedding.from_config()
+    store = VecstoreVectorStore.from_config(
+        collection="li-real", backend="numpy", numpy={"path": str(tmp_path)}
+    )
+    index = VectorStoreIndex.from_documents(
+        [
+            Document(text="A man is eating a piece of bread.", id_="bread"),
+            Document(text="The new movie is awesome.", id_="movie"),
+        ],
+        storage_context=StorageContext.from_defaults(vector_store=store),
+        embed_model=embed,
+    )
+    again = VectorStoreIndex.from_vector_store(store, embed_model=embed)
+    (best, _) = again.as_retriever(similarity_top_k=2).retrieve("A man is eating food.")
+    assert best.node.ref_doc_id == "bread" and best.score > 0.5
+    assert index is not None
+    store.client.close()
