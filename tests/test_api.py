@@ -75,6 +75,8 @@ def test_import_loads_no_torch_and_no_store_sdk() -> None:
         "chromadb",
         "qdrant_client",
         "pinecone",
+        "langchain_core",
+        "llama_index",
     )
     code = f"import sys, vecstore; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run(
@@ -107,6 +109,23 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "qdrant_client", None)  # as if not installed
     with pytest.raises(vecstore.MissingDependency, match=r"pip install 'vecstore\[qdrant\]'"):
         vecstore.open_collection("x", backend="qdrant", model="hash:8")
+
+
+@pytest.mark.parametrize(
+    ("module", "sdk", "extra"),
+    [("langchain", "langchain_core", "langchain"), ("llama_index", "llama_index", "llama-index")],
+)
+def test_missing_framework_names_the_extra(
+    monkeypatch: pytest.MonkeyPatch, module: str, sdk: str, extra: str
+) -> None:
+    import importlib
+
+    for name in list(sys.modules):
+        if name == sdk or name.startswith(f"{sdk}.") or name == f"vecstore.integrations.{module}":
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, sdk, None)  # as if not installed
+    with pytest.raises(vecstore.MissingDependency, match=rf"pip install 'vecstore\[{extra}\]'"):
+        importlib.import_module(f"vecstore.integrations.{module}")
 
 
 def test_empty_name_is_refused_and_none_means_configured(
