@@ -229,3 +229,18 @@ def test_index_retrieves_offline_with_the_bundled_model(tmp_path: Path) -> None:
     assert best.node.ref_doc_id == "bread" and best.score > 0.5
     assert index is not None
     store.client.close()
+
+
+def test_the_frameworks_example_runs_offline(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "frameworks.py"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run(
+        [sys.executable, str(example)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert "LangChain: 240 documents" in out.stdout and "LlamaIndex: 240 nodes" in out.stdout
+    assert out.stdout.count("astronomy-29") == 3  # first for both retrievers, and the scores
