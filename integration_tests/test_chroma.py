@@ -65,14 +65,6 @@ class TestChromaEmbeddedContract(BackendContract):
     def make_collection(self, settings: Settings) -> MakeCollection:
         return lambda name: Collection(name, encoder=HashEncoder(DIM), settings=settings)
 
-    @pytest.fixture
-    def reopen_collection(self, make_collection: MakeCollection) -> ReopenCollection:
-        def reopen(col: Collection) -> Collection:
-            col.close()
-            return make_collection(col.name)
-
-        return reopen
-
 
 @congruence_cases(60, max_records=15)
 def test_server_congruent_with_numpy_reference(

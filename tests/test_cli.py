@@ -69,7 +69,7 @@ def test_ingest_query_get_count_delete_info(env: Path, capsys: pytest.CaptureFix
     [
         (["query", "x", "--where", "{bad json"], "--where is not valid JSON"),
         (["query", "x", "--where", '{"a": {"$regex": 1}}'], "unknown operator '$regex'"),
-        (["query", "x", "--top-k", "0"], "top_k must be a positive int"),
+        (["query", "x", "--top-k", "-1"], "top_k must be an int >= 0"),
         (["ingest", "missing.jsonl"], "no such file"),
         (["ingest", "data.txt"], "unknown file type"),
         (["count", "--collection", "../escape"], "collection name '../escape'"),

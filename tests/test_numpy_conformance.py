@@ -9,7 +9,6 @@ import pytest
 
 from tests.conftest import make_collection as build
 from vecstore.collection import Collection
-from vecstore.testing.concurrency import ReopenCollection
 from vecstore.testing.conformance import BackendContract, MakeCollection
 
 
@@ -24,15 +23,6 @@ def make_collection(tmp_path: Path) -> Iterator[MakeCollection]:
     yield make
     for col in opened:
         col.close()
-
-
-@pytest.fixture
-def reopen_collection(tmp_path: Path) -> ReopenCollection:
-    def reopen(col: Collection) -> Collection:
-        col.close()
-        return build(tmp_path, col.name)
-
-    return reopen
 
 
 class TestNumpyContract(BackendContract):

@@ -16,7 +16,6 @@ from vecstore import (
     InvalidName,
     load_settings,
 )
-from vecstore.testing.concurrency import ReopenCollection
 from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
 from vecstore.testing.congruence import check_congruence, congruence_cases
 
@@ -46,14 +45,6 @@ class TestQdrantLocalContract(BackendContract):
             settings=load_settings(),
         )
 
-    @pytest.fixture
-    def reopen_collection(self, make_collection: MakeCollection) -> ReopenCollection:
-        def reopen(col: Collection) -> Collection:
-            col.close()
-            return make_collection(col.name)
-
-        return reopen
-
 
 class TestQdrantPathContract(BackendContract):
     """On disk: each collection's client made by the adapter, closed and made anew on reopen."""
@@ -70,14 +61,6 @@ class TestQdrantPathContract(BackendContract):
         yield make
         for col in opened:
             col.close()
-
-    @pytest.fixture
-    def reopen_collection(self, make_collection: MakeCollection) -> ReopenCollection:
-        def reopen(col: Collection) -> Collection:
-            col.close()
-            return make_collection(col.name)
-
-        return reopen
 
 
 @congruence_cases(60, max_records=20)

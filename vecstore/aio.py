@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
+
+from vecstore.pools import LazyPool
 
 ASYNC_THREADS = 16
 """Worker threads serving async calls, for the whole process."""
@@ -25,19 +25,10 @@ ASYNC_THREADS = 16
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(ASYNC_THREADS, thread_name_prefix="vecstore-async")
-        return _pool
+_pool = LazyPool(ASYNC_THREADS, "vecstore-async")
 
 
 async def in_thread(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Await ``fn(*args, **kwargs)`` run on vecstore's thread pool."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_executor(), functools.partial(fn, *args, **kwargs))
+    return await loop.run_in_executor(_pool.get(), functools.partial(fn, *args, **kwargs))

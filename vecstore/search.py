@@ -13,12 +13,11 @@ between :data:`SEARCH_THREADS` threads, each keeping its own top k, merged at th
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
 
+from vecstore.pools import LazyPool
 from vecstore.records import Vectors
 
 BLOCK_ROWS = 16_384
@@ -32,17 +31,7 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _executor() -> ThreadPoolExecutor:
-    """One fixed-size pool for the process, made on first use."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(SEARCH_THREADS, thread_name_prefix="vecstore-search")
-        return _pool
+_pool = LazyPool(SEARCH_THREADS, "vecstore-search")
 
 
 def _best_of(idx: IntArray, sc: FloatArray, k: int) -> tuple[IntArray, FloatArray]:
@@ -89,7 +78,7 @@ def _topk_one(
         parts = [_scan_one(matrix, q, k, mask, 0, n, block_rows)]
     else:
         parts = list(
-            _executor().map(lambda r: _scan_one(matrix, q, k, mask, r[0], r[1], block_rows), ranges)
+            _pool.get().map(lambda r: _scan_one(matrix, q, k, mask, r[0], r[1], block_rows), ranges)
         )
     idx, sc = _best_of(
         np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), k

@@ -1,9 +1,11 @@
 """One Collection shared by threads and by asyncio tasks: nothing acknowledged is lost.
 
 Part of the contract every backend keeps (:class:`~vecstore.testing.conformance.BackendContract`).
-Besides ``make_collection``, a backend's test module provides ``reopen_collection``: a callable
-that closes a Collection and opens the same stored collection anew (a fresh client, fresh files),
-so that what the threads were told was written is checked where it was really kept.
+Besides ``make_collection``, the contract needs ``reopen_collection``: a callable that closes a
+Collection and opens the same stored collection anew (a fresh client, fresh files), so that what
+the threads were told was written is checked where it was really kept. The default closes it
+and calls ``make_collection`` with its name; a module whose ``make_collection`` gives each call
+a unique name (to keep server tests apart) overrides it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import pytest
 
 from vecstore.collection import Collection
 from vecstore.errors import VecstoreError
@@ -82,6 +86,14 @@ def verify(col: Collection, ledger: Ledger, seeds: list[str]) -> None:
 
 class ConcurrencyContract:
     """Many threads, then many asyncio tasks, on one Collection; then a fresh open checks it."""
+
+    @pytest.fixture
+    def reopen_collection(self, make_collection: MakeCollection) -> ReopenCollection:
+        def reopen(col: Collection) -> Collection:
+            col.close()
+            return make_collection(col.name)
+
+        return reopen
 
     def _worker(self, col: Collection, ledger: Ledger, n: int, mine: list[str]) -> None:
         rng = random.Random(n)
