@@ -159,3 +159,19 @@ def test_open_without_create_refuses_a_missing_collection(tmp_path: Path) -> Non
     with pytest.raises(vecstore.CollectionNotFound):
         vecstore.Collection("absent", settings=settings, create=False)
     assert not (tmp_path / "absent").exists()
+
+
+def test_a_closed_collection_says_so(tmp_path: Path) -> None:
+    import asyncio
+
+    col = vecstore.Collection(
+        "closed", backend=NumpyBackend("closed", path=tmp_path), encoder=vecstore.HashEncoder(8)
+    )
+    col.upsert(["before the close"])
+    col.close()
+    col.close()  # a second close does nothing
+    for call in (lambda: col.count(), lambda: col.query("x"), lambda: col.upsert(["y"])):
+        with pytest.raises(vecstore.StoreError, match="'closed' is closed"):
+            call()
+    with pytest.raises(vecstore.StoreError, match="is closed"):
+        asyncio.run(col.aget(["x"]))

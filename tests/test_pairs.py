@@ -90,7 +90,8 @@ class NoMatrix:
 def col(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Collection]:
     c = make_collection(tmp_path)
     if request.param == "scan":
-        c.backend = NoMatrix(c.backend)  # type: ignore[assignment]
+        c.store = NoMatrix(c.store)  # type: ignore[assignment]
+        assert c.matrix_source() is None
     yield c
     c.close()
 

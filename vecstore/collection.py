@@ -29,7 +29,7 @@ from vecstore.encoders import (
     encode_queries,
     encoder_from_name,
 )
-from vecstore.errors import FilterError, InvalidInput, InvalidName
+from vecstore.errors import FilterError, InvalidInput, InvalidName, StoreError
 from vecstore.hashing import HASH_KEY, content_hash, public_hit, public_record
 from vecstore.metadata import MetadataPolicy, check_policy, normalize_metadata
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
@@ -89,13 +89,14 @@ class Collection:
         policy = RetryPolicy(settings.retry.attempts, settings.retry.deadline_s)
         self.store: Backend = inner
         """The backend itself, for its optional abilities (:class:`MatrixSource`)."""
-        self.backend: Backend = RetryingBackend(inner, policy)
+        self._backend: Backend = RetryingBackend(inner, policy)
+        self._closed = False
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
         try:
-            self.info = self.backend.open(wanted, create=create)
+            self.info = self._backend.open(wanted, create=create)
         except BaseException:
             if not isinstance(backend, Backend):  # ours to release: files, locks, connections
-                self.backend.close()
+                self._backend.close()
             raise
 
     # -- writing -------------------------------------------------------------------------------
@@ -366,13 +367,26 @@ class Collection:
             )
         return node
 
+    @property
+    def backend(self) -> Backend:
+        """The backend, with the store-layer retry; a closed collection refuses every call."""
+        self._check_open()
+        return self._backend
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"collection {self.name!r} is closed; open it again to use it")
+
     def matrix_source(self) -> MatrixSource | None:
         """The backend, when it can hand over its vectors as one matrix (else None)."""
+        self._check_open()
         return self.store if isinstance(self.store, MatrixSource) else None
 
     def close(self) -> None:
-        """Release the backend's files, locks and connections."""
-        self.backend.close()
+        """Release the backend's files, locks and connections (a second close does nothing)."""
+        if not self._closed:
+            self._closed = True
+            self._backend.close()
 
     def __enter__(self) -> Collection:
         return self
