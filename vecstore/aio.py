@@ -3,9 +3,10 @@
 Why not the stores' async clients: they would be a second code path per adapter (and the NumPy
 store has none), while the sync path is already thread-safe and what a call waits on (a server
 round trip, a NumPy scan that releases the GIL) overlaps in threads. Measured with
-``benchmarks/bench_async.py`` on 2 cores: 64 concurrent ``aquery`` on a Chroma server reach 0.95x
-the raw chromadb client's throughput from its own 16-thread pool (which gains 1.29x over
-sequential calls), and 1.27x sequential ``query`` on a 100,000-vector NumPy collection. The pool
+``benchmarks/bench_async.py`` on 2 cores: 64 concurrent ``aquery`` on a Chroma server reach
+0.93-0.95x the raw chromadb client's throughput from its own 16-thread pool (which gains
+1.27-1.29x over sequential calls), and 1.20-1.27x sequential ``query`` on a 100,000-vector NumPy
+collection (two runs each). The pool
 is vecstore's own, so a slow store cannot starve the event loop's default executor that other
 libraries share; it is made on first use.
 """
