@@ -86,6 +86,11 @@ class ChromaBackend(NetworkBackend):
         self._chroma_errors = chroma_errors = require("chromadb.errors", "chromadb", "chroma")
         self._cfg: ChromaSettings | None = settings.chroma if settings is not None else None
         cfg = self._cfg
+        if cfg is None:
+            from vecstore.config import ChromaSettings
+
+            cfg = ChromaSettings()  # the defaults, the HNSW search breadth among them
+        self._ef_search = cfg.ef_search
         if client is not None:
             self.where = "client"
             remote = hasattr(getattr(client, "_server", None), "_session")  # an HTTP client
@@ -164,7 +169,8 @@ class ChromaBackend(NetworkBackend):
                 self.name,
                 embedding_function=None,
                 metadata=meta,
-                configuration={"hnsw": {"space": "cosine"}},
+                # Search breadth is fixed at creation: modify() made no difference to recall here.
+                configuration={"hnsw": {"space": "cosine", "ef_search": self._ef_search}},
             )
         else:
             try:
