@@ -1,9 +1,18 @@
-"""The backend modes the framework integrations are tested on, as settings overrides."""
+"""The backend modes the framework integrations are tested on: settings overrides and servers.
+
+A test module imports ``chroma`` and binds ``pinecone = pinecone_fixture(dimension)``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from integration_tests.pinecone_server import pinecone_server
+from integration_tests.servers import chroma_server
 
 MODES = ["numpy", "qdrant-local", "chroma-server", "chroma-embedded", "pinecone-server"]
 
@@ -23,3 +32,21 @@ def backend_overrides(
         return {"backend": "chroma", "chroma": {"path": str(tmp / "chroma")}}
     assert mode == "pinecone-server" and pinecone is not None
     return {"backend": "pinecone", "pinecone": {"host": pinecone, "api_key": "test-key"}}
+
+
+@pytest.fixture(scope="module")
+def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A `chroma run` server for the module."""
+    with chroma_server(tmp_path_factory.mktemp("chroma")) as address:
+        yield address
+
+
+def pinecone_fixture(dimension: int) -> Callable[[], Iterator[str]]:
+    """A module-scoped fixture serving a Pinecone stand-in index of ``dimension``."""
+
+    @pytest.fixture(scope="module")
+    def pinecone() -> Iterator[str]:
+        with pinecone_server(dimension) as (host, _):
+            yield host
+
+    return pinecone  # type: ignore[no-any-return]

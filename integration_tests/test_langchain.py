@@ -27,9 +27,8 @@ from langchain_core.structured_query import (  # noqa: E402
 )
 from langchain_tests.integration_tests import VectorStoreIntegrationTests  # noqa: E402
 
+from integration_tests import framework_backends  # noqa: E402
 from integration_tests.framework_backends import MODES, backend_overrides  # noqa: E402
-from integration_tests.pinecone_server import pinecone_server  # noqa: E402
-from integration_tests.servers import chroma_server  # noqa: E402
 from vecstore import FilterError, HashEncoder  # noqa: E402
 from vecstore.integrations.langchain import (  # noqa: E402
     VecstoreEmbeddings,
@@ -40,16 +39,8 @@ from vecstore.integrations.langchain import (  # noqa: E402
 EMBEDDING_SIZE = 6  # langchain-tests' DeterministicFakeEmbedding
 
 
-@pytest.fixture(scope="module")
-def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    with chroma_server(tmp_path_factory.mktemp("chroma-lc")) as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def pinecone() -> Iterator[str]:
-    with pinecone_server(EMBEDDING_SIZE) as (host, _):
-        yield host
+chroma = framework_backends.chroma  # one definition; each module starts its own server
+pinecone = framework_backends.pinecone_fixture(EMBEDDING_SIZE)
 
 
 @pytest.fixture(params=MODES)

@@ -23,9 +23,8 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
     VectorStoreQueryMode,
 )
 
+from integration_tests import framework_backends  # noqa: E402
 from integration_tests.framework_backends import MODES, backend_overrides  # noqa: E402
-from integration_tests.pinecone_server import pinecone_server  # noqa: E402
-from integration_tests.servers import chroma_server  # noqa: E402
 from vecstore import FilterError, HashEncoder  # noqa: E402
 from vecstore.integrations.llama_index import (  # noqa: E402
     VecstoreEmbedding,
@@ -36,16 +35,8 @@ DIM = 16
 EMBED = VecstoreEmbedding(HashEncoder(DIM))
 
 
-@pytest.fixture(scope="module")
-def chroma(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
-    with chroma_server(tmp_path_factory.mktemp("chroma-li")) as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-def pinecone() -> Iterator[str]:
-    with pinecone_server(DIM) as (host, _):
-        yield host
+chroma = framework_backends.chroma  # one definition; each module starts its own server
+pinecone = framework_backends.pinecone_fixture(DIM)
 
 
 @pytest.fixture(params=MODES)

@@ -79,27 +79,23 @@ class NetworkBackend:
             self.client = client
 
 
-def reads(
-    method: Callable[Concatenate[B, P], R],
-) -> Callable[Concatenate[B, P], R]:
-    """A method that only reads: store errors translated; serialised only if the client is."""
+def _boundary(
+    guard: Callable[[NetworkBackend], AbstractContextManager[Any]],
+) -> Callable[[Callable[Concatenate[B, P], R]], Callable[Concatenate[B, P], R]]:
+    """A decorator running a method under ``guard(self)`` and the adapter's error boundary."""
 
-    def call(self: B, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._serial, self.errors:
-            return method(self, *args, **kwargs)
+    def decorate(method: Callable[Concatenate[B, P], R]) -> Callable[Concatenate[B, P], R]:
+        def call(self: B, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with guard(self), self.errors:
+                return method(self, *args, **kwargs)
 
-    functools.update_wrapper(call, method)
-    return call
+        functools.update_wrapper(call, method)
+        return call
+
+    return decorate
 
 
-def writes(
-    method: Callable[Concatenate[B, P], R],
-) -> Callable[Concatenate[B, P], R]:
-    """A method that writes: store errors translated; one writer at a time where needed."""
-
-    def call(self: B, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        with self._write_serial, self.errors:
-            return method(self, *args, **kwargs)
-
-    functools.update_wrapper(call, method)
-    return call
+reads = _boundary(lambda backend: backend._serial)
+"""A method that only reads: store errors translated; serialised only if the client is."""
+writes = _boundary(lambda backend: backend._write_serial)
+"""A method that writes: store errors translated; one writer at a time where needed."""
