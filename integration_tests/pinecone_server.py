@@ -1,6 +1,7 @@
 """A loopback server speaking Pinecone's data-plane REST API, for the real ``pinecone`` SDK.
 
-Endpoints the adapter calls: upsert, query, fetch, delete, describe_index_stats, list. One
+Endpoints the adapter calls: upsert, query, fetch, fetch_by_metadata, delete,
+describe_index_stats, list. One
 dense cosine index of a fixed dimension, namespaces in memory. Pinecone's documented limits:
 1,000 vectors and 2 MB per upsert, 40 KB metadata per vector, ids ASCII of at most 512
 characters, 1,000 ids per fetch or delete, top_k 1..10,000, at least one non-zero value.
@@ -33,6 +34,8 @@ MAX_METADATA_BYTES = 40 * 1024
 MAX_IDS = 1000
 MAX_TOP_K = 10_000
 MAX_ID_LENGTH = 512
+MAX_FETCH_BY_METADATA = 10_000
+DEFAULT_FETCH_BY_METADATA = 100
 
 
 class ApiFailure(Exception):
@@ -211,6 +214,30 @@ class Index:
             }
         return {"vectors": found, "namespace": ns, "usage": {"readUnits": 1}}
 
+    def fetch_by_metadata(self, body: dict[str, Any]) -> dict[str, Any]:
+        flt = body.get("filter")
+        if not flt:
+            raise ApiFailure(400, "fetch_by_metadata needs a non-empty filter")
+        limit = body.get("limit", DEFAULT_FETCH_BY_METADATA)
+        if not isinstance(limit, int) or not 1 <= limit <= MAX_FETCH_BY_METADATA:
+            raise ApiFailure(400, f"limit must be 1..{MAX_FETCH_BY_METADATA}")
+        ns = body.get("namespace", "")
+        start = body.get("paginationToken") or ""
+        with self.lock:
+            items = sorted((i, v) for i, v in self.space(ns).items() if i > start)
+        found: dict[str, Any] = {}
+        more = False
+        for vid, (values, meta) in items:  # ids in order: the token is the last id served
+            if pinecone_match(flt, meta):
+                if len(found) == limit:
+                    more = True
+                    break
+                found[vid] = {"id": vid, "values": values, "metadata": meta}
+        out: dict[str, Any] = {"vectors": found, "namespace": ns, "usage": {"readUnits": 1}}
+        if more:
+            out["pagination"] = {"next": list(found)[-1]}
+        return out
+
     def delete(self, body: dict[str, Any]) -> dict[str, Any]:
         ns = body.get("namespace", "")
         with self.lock:
@@ -310,6 +337,7 @@ def _handler(index: Index) -> type[BaseHTTPRequestHandler]:
                     ("POST", "/vectors/upsert"): lambda: index.upsert(body),
                     ("POST", "/query"): lambda: index.query(body),
                     ("GET", "/vectors/fetch"): lambda: index.fetch(query),
+                    ("POST", "/vectors/fetch_by_metadata"): lambda: index.fetch_by_metadata(body),
                     ("POST", "/vectors/delete"): lambda: index.delete(body),
                     ("POST", "/describe_index_stats"): lambda: index.stats(body),
                     ("GET", "/vectors/list"): lambda: index.list(query),

@@ -19,7 +19,13 @@ from vecstore import (
     load_settings,
 )
 from vecstore.testing.concurrency import ReopenCollection
-from vecstore.testing.conformance import DIM, BackendContract, MakeCollection
+from vecstore.testing.conformance import (
+    DIM,
+    FILTER_CASES,
+    FILTER_RECORDS,
+    BackendContract,
+    MakeCollection,
+)
 from vecstore.testing.congruence import check_congruence, congruence_cases
 
 pytest.importorskip("chromadb", reason="chromadb is not installed (vecstore[chroma])")
@@ -31,6 +37,19 @@ from vecstore.adapters.chroma import ChromaBackend  # noqa: E402
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
     with chroma_server(tmp_path_factory.mktemp("chroma")) as address:
         yield address
+
+
+@pytest.fixture(autouse=True)
+def no_reference_route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Collections vecstore creates answer every filter natively: the reference route (reading
+    every record's metadata) is for collections written before filter facts, and fails here."""
+    if "old_form" in request.node.name:
+        return
+
+    def refuse(self: ChromaBackend, where: Any) -> list[str]:
+        raise AssertionError(f"the reference route ran for {where}")
+
+    monkeypatch.setattr(ChromaBackend, "_matching_ids", refuse)
 
 
 def server_collection(address: tuple[str, int], name: str) -> Collection:
@@ -117,4 +136,98 @@ def test_new_collections_search_broadly(tmp_path: Path) -> None:
     s = load_settings(backend="chroma", chroma={"path": str(tmp_path / "d"), "ef_search": 150})
     col = Collection("narrow", encoder=HashEncoder(DIM), settings=s)
     assert col.store.col.configuration["hnsw"]["ef_search"] == 150  # type: ignore[attr-defined]
+    col.close()
+
+
+def write_old_form(address: tuple[str, int], name: str, records: dict[str, dict[str, Any]]) -> None:
+    """Write a collection as vecstore did before filter facts: plain metadata, no form marker."""
+    import chromadb
+
+    client = chromadb.HttpClient(
+        host=address[0], port=address[1], settings=chromadb.Settings(anonymized_telemetry=False)
+    )
+    try:
+        col = client.create_collection(
+            name,
+            embedding_function=None,
+            metadata={"vecstore_model": HashEncoder(DIM).name, "vecstore_dimension": DIM},
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+        ids = list(records)
+        col.add(
+            ids=ids,
+            embeddings=HashEncoder(DIM).encode([f"text {i}" for i in ids]),
+            documents=[f"text {i}" for i in ids],
+            metadatas=[records[i] or None for i in ids],
+        )
+    finally:
+        ChromaBackend._close_client(client)
+
+
+def answers(col: Collection) -> list[tuple[set[str], int]]:
+    return [
+        ({h.id for h in col.query("text", top_k=100, where=where)}, col.count(where))
+        for where, _ in FILTER_CASES
+    ]
+
+
+def test_old_form_collection_is_exact_before_and_after_upgrade(
+    server: tuple[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = unique("old")
+    write_old_form(server, name, FILTER_RECORDS)
+    want = [(expected, len(expected)) for _, expected in FILTER_CASES]
+    old = server_collection(server, name)
+    backend = old.store
+    assert isinstance(backend, ChromaBackend) and not backend._facts
+    assert answers(old) == want  # ranges, numbers and $exists by the reference route
+    # An interrupted upgrade leaves the collection answering exactly, and the next run finishes.
+    real_update = backend.col.update
+    calls = 0
+
+    def update_then_fail(**kwargs: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionResetError("network gone mid-upgrade")
+        real_update(**kwargs)
+
+    monkeypatch.setattr(backend.col, "update", update_then_fail)
+    with pytest.raises(BackendUnavailable):
+        old.upgrade(batch_size=3)
+    monkeypatch.undo()
+    assert answers(old) == want
+    assert old.upgrade(batch_size=3) == len(FILTER_RECORDS) - 3
+    assert backend._facts
+    monkeypatch.setattr(ChromaBackend, "_matching_ids", no_scan)
+    assert answers(old) == want
+    assert [r.metadata for r in old.get(list(FILTER_RECORDS))] == list(FILTER_RECORDS.values())
+    assert old.upgrade() == 0
+    old.close()
+    reopened = server_collection(server, name)
+    assert answers(reopened) == want
+    reopened.close()
+
+
+def no_scan(self: ChromaBackend, where: Any) -> list[str]:
+    raise AssertionError(f"the reference route ran for {where} after the upgrade")
+
+
+def test_stored_facts_are_invisible_and_types_kept(server: tuple[str, int]) -> None:
+    col = server_collection(server, unique("facts"))
+    meta: dict[str, Any] = {"n": 3, "x": 2.0, "l": [1, 2], "s": "v", "b": True}
+    col.upsert(["a"], ids=["a"], metadata=[meta])
+    got = col.get(["a"])[0].metadata
+    assert got == meta and type(got["n"]) is int and type(got["x"]) is float
+    assert type(got["l"][0]) is int
+    hit = col.query("a", where={"n": {"$gte": 3}})[0]
+    assert hit.metadata == meta and type(hit.metadata["n"]) is int
+    scanned = [r.metadata for batch in col.store.scan(10, False) for r in batch]
+    assert [{k: v for k, v in m.items() if k != "_vecstore_hash"} for m in scanned] == [meta]
+    # the record loses keys on replace, and its facts with them
+    col.upsert(["a"], ids=["a"], metadata=[{"s": "w"}])
+    assert col.count({"n": {"$exists": True}}) == 0
+    assert col.count({"l": {"$gt": 0}}) == 0
+    raw = col.store.col.get(ids=["a"], include=["metadatas"])["metadatas"][0]  # type: ignore[attr-defined]
+    assert sorted(raw) == ["_vecstore__form", "_vecstore__t_s", "_vecstore_hash", "s"]
     col.close()

@@ -268,6 +268,16 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0 if report.ok else 2
 
 
+def cmd_upgrade(args: argparse.Namespace) -> None:
+    """Write what an older vecstore left out (filter facts) into the stored records."""
+    with _open(args, create=False) as col:
+        changed = col.upgrade(batch_size=args.batch_size)
+    if args.json:
+        _dump({"collection": col.name, "upgraded": changed})
+    else:
+        print(f"{col.name}: {changed} records upgraded; the collection is current")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     common = argparse.ArgumentParser(add_help=False)
@@ -309,6 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to-backend", required=True, help="numpy, qdrant, chroma or pinecone")
     p.add_argument("--to-config", help="TOML file with the target's connection keys")
     p.add_argument("--to-collection", help="target collection name (default: the same)")
+    p = add("upgrade", cmd_upgrade, "rewrite records from an older vecstore in place (resumable)")
+    p.add_argument("--batch-size", type=int, default=1000)
     add("info", cmd_info, "backend, model, dimension, count and path")
     return parser
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecstore import filters, validation
-from vecstore.adapters.base import Backend, MatrixSource, create_backend
+from vecstore.adapters.base import Backend, MatrixSource, Upgradable, create_backend
 from vecstore.aio import in_thread
 from vecstore.encoders import (
     Encoder,
@@ -335,6 +335,20 @@ class Collection:
         from vecstore.pairs import near_duplicates
 
         return near_duplicates(self, threshold, self._filter(where), progress)
+
+    def upgrade(self, *, batch_size: int = 1000) -> int:
+        """Bring the stored records to the form this vecstore writes; return how many changed.
+
+        Collections written before filter facts existed (Chroma, Pinecone) keep their exact
+        answers by slower routes; this writes the facts in place, without re-encoding, in
+        batches of ``batch_size``. Resumable: run it again after an interruption. Other stores
+        have nothing to upgrade (0).
+        """
+        self._check_open()
+        if batch_size < 1:
+            raise InvalidInput(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
+        store = self.store
+        return store.upgrade(batch_size) if isinstance(store, Upgradable) else 0
 
     def describe(self) -> dict[str, Any]:
         """Backend, model, dimension, count and where the data lives."""

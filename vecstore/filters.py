@@ -13,8 +13,9 @@ Meaning, identical on every backend:
 * ``$gt $gte $lt $lte``: some numeric value of the field compares true with a number.
 * ``$exists``: the key is present (``true``) or absent (``false``).
 * Types: int and float compare as numbers; bool is not a number (``True != 1``); a str never
-  equals a number. Every operator except ``$ne``, ``$nin`` and ``$exists: false`` is false on a
-  missing field.
+  equals a number. Int operands stay within +/-2**53, as metadata ints do, so every operand
+  is exactly a float and every store compares exactly. Every operator except ``$ne``, ``$nin``
+  and ``$exists: false`` is false on a missing field.
 
 :func:`matches` is the plain reference evaluator; stores compile the tree their own way.
 """
@@ -29,7 +30,7 @@ from typing import Any, Literal, TypeAlias
 import numpy as np
 
 from vecstore.errors import FilterError
-from vecstore.records import Metadata, Scalar
+from vecstore.records import MAX_SAFE_INT, Metadata, Scalar
 
 CompareOp = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$contains"]
 EQUALITY_OPS: frozenset[str] = frozenset({"$eq", "$ne", "$contains"})
@@ -167,6 +168,11 @@ def _operand_number(value: Any, op: str, path: str) -> int | float:
         raise FilterError(f"{path}: {op} takes a number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise FilterError(f"{path}: {op} takes a finite number, got {value!r}")
+    if isinstance(value, int) and abs(value) > MAX_SAFE_INT:
+        raise FilterError(
+            f"{path}: {op} takes ints within +/-2**53 (the range metadata ints are kept in), "
+            f"got {value}; write it as a float"
+        )
     return value
 
 

@@ -40,12 +40,11 @@ import numpy as np
 import orjson
 
 from vecstore.errors import InvalidInput
-from vecstore.records import Metadata, MetaValue, Scalar
+from vecstore.records import MAX_SAFE_INT, Metadata, MetaValue, Scalar
 from vecstore.reserved import FOREIGN_PREFIXES, RESERVED_PREFIX
 
 MAX_METADATA_BYTES = 40 * 1024
 """Largest JSON-encoded metadata of one record (Pinecone's per-vector limit)."""
-MAX_SAFE_INT = 2**53
 RESERVED_KEY_PREFIXES = (RESERVED_PREFIX, *FOREIGN_PREFIXES)
 FLATTEN_SEPARATOR = "__"
 """Joins the keys of a nested dict flattened under the ``coerce`` policy."""

@@ -8,6 +8,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+MAX_SAFE_INT = 2**53
+"""Ints in metadata and filters stay within +/-MAX_SAFE_INT: every store keeps them exactly."""
+
 Scalar = str | int | float | bool
 MetaValue = Scalar | list[str] | list[int] | list[float] | list[bool]
 Metadata = dict[str, MetaValue]

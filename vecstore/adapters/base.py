@@ -96,6 +96,14 @@ class MatrixSource(Protocol):
         """Ids and vectors of the live records ``where`` selects."""
 
 
+@runtime_checkable
+class Upgradable(Protocol):
+    """An optional ability: bring records written by an older vecstore to the current form."""
+
+    def upgrade(self, batch_size: int) -> int:
+        """Rewrite what lacks the current form in place (resumable); return how many records."""
+
+
 BackendFactory = Callable[[str, "Settings"], Backend]
 
 

@@ -4,11 +4,13 @@
 * Replace: Chroma's upsert merges metadata, so before writing, the keys a record loses are sent
   as None (Chroma deletes a key given None): one ``get`` per batch, and the write stays a
   single request.
-* Filters of equality, set and logic operators compile to Chroma's ``where`` with the exact
-  meaning (:mod:`vecstore.adapters.chroma_filters`). Filters with range operators or ``$exists``
-  (which Chroma evaluates differently on list fields, or not at all) are evaluated exactly by
-  the reference evaluator on the records' metadata, then the query runs restricted to the
-  matching ids (``query(ids=...)``): that route reads every record's metadata once per call.
+* Filters: every record carries filter facts beside its metadata
+  (:mod:`vecstore.adapters.chroma_filters`), so every filter compiles to one native ``where``
+  with the exact meaning, for query, count and delete alike. Facts are stripped from what
+  comes back. A collection created before the facts (no ``vecstore_filter_form`` in its
+  metadata) answers numbers, ranges and ``$exists`` by the older exact route (the reference
+  evaluator over every record's metadata, then ``query(ids=...)``) until :meth:`upgrade`
+  writes its facts.
 * Batches: ``get_max_batch_size()`` read at run time; every HTTP call has a timeout (the client
   has none of its own); unreachable servers raise ``BackendUnavailable``.
 * Model, dimension and the cosine space are kept in the collection's metadata/configuration
@@ -23,7 +25,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from vecstore.adapters.base import Capabilities
-from vecstore.adapters.chroma_filters import Inexact, compile_where
+from vecstore.adapters.chroma_filters import ChromaWhere, Inexact, chroma_facts, compile_where
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
     check_compatible,
@@ -33,6 +35,7 @@ from vecstore.adapters.common import (
     require,
     unit_vector,
 )
+from vecstore.adapters.facts import FORM, FORM_KEY, without_facts
 from vecstore.adapters.network import NetworkBackend, reads, writes
 from vecstore.adapters.translate import StoreErrors
 from vecstore.errors import BackendError, CollectionNotFound, ConfigError, InvalidName
@@ -50,6 +53,7 @@ from vecstore.records import (
 if TYPE_CHECKING:
     from vecstore.config import ChromaSettings, Settings
 
+FORM_META = "vecstore_filter_form"  # collection metadata: the filter-facts form its records hold
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,510}[A-Za-z0-9]")
 SCAN_BATCH = 1000
 
@@ -112,6 +116,7 @@ class ChromaBackend(NetworkBackend):
         self.serialise_writes()
         self._collection: Any = None
         self._max_batch: int | None = None
+        self._facts = True  # the collection's records carry filter facts (read on open)
 
     def _make_client(self) -> Any:
         cfg = self._cfg
@@ -154,7 +159,7 @@ class ChromaBackend(NetworkBackend):
             out.extend(
                 i
                 for i, m in zip(page["ids"], page["metadatas"], strict=True)
-                if matches(where, m or {})
+                if matches(where, without_facts(m))
             )
         return out
 
@@ -163,7 +168,11 @@ class ChromaBackend(NetworkBackend):
     @writes
     def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
         client = self.connect(self._make_client)
-        meta = {"vecstore_model": info.model, "vecstore_dimension": info.dimension}
+        meta = {
+            "vecstore_model": info.model,
+            "vecstore_dimension": info.dimension,
+            FORM_META: FORM,
+        }
         if create:
             col = client.get_or_create_collection(
                 self.name,
@@ -192,6 +201,7 @@ class ChromaBackend(NetworkBackend):
             info,
         )
         self._collection = col
+        self._facts = stored.get(FORM_META) == FORM
         return info
 
     @writes
@@ -204,9 +214,10 @@ class ChromaBackend(NetworkBackend):
             metadatas: list[Metadata | None] = []
             for rid, r in zip(ids, rows, strict=True):
                 new: dict[str, Any] = dict(batch.metadata[r])
+                new.update(chroma_facts(new))
                 for key in previous.get(rid) or {}:
                     new.setdefault(key, None)  # Chroma merges: drop what the record lost
-                metadatas.append(new or None)
+                metadatas.append(new)
             self.col.upsert(
                 ids=ids,
                 embeddings=batch.vectors[rows],
@@ -214,31 +225,32 @@ class ChromaBackend(NetworkBackend):
                 metadatas=metadatas,
             )
 
-    @staticmethod
-    def _native(where: Filter) -> dict[str, Any] | None:
-        """Chroma's own ``where`` when it keeps the meaning exactly, else None."""
+    def _plan(self, where: Filter) -> ChromaWhere | list[str]:
+        """How to select ``where``: a native ``where``, or the matching ids.
+
+        Ids come only on a collection without filter facts, for a filter its ``where`` cannot
+        say: the reference route.
+        """
         try:
-            return compile_where(where)
+            return compile_where(where, facts=self._facts)
         except Inexact:
-            return None
+            return self._matching_ids(where)
 
     @reads
     def query(
         self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
     ) -> list[list[Hit]]:
-        restrict: list[str] | None = None
-        native = self._native(where) if where is not None else None
-        if where is not None and native is None:
-            restrict = self._matching_ids(where)
-            if not restrict:
-                return [[] for _ in vectors]
+        plan = self._plan(where) if where is not None else None
+        if plan == []:
+            return [[] for _ in vectors]
+        restrict = plan if isinstance(plan, list) else None
         # Chroma returns what it holds when asked for more: no count round trip needed.
         n_results = min(top_k, len(restrict)) if restrict is not None else top_k
         result = self.col.query(
             query_embeddings=list(vectors),  # rows: chromadb checks a list faster than a 2-d array
             n_results=n_results,
             ids=restrict,
-            where=native,
+            where=plan if isinstance(plan, dict) else None,
             include=["documents", "metadatas", "distances", *(["embeddings"] * with_vectors)],
         )
         out = []
@@ -249,7 +261,7 @@ class ChromaBackend(NetworkBackend):
                     rid,
                     clip_score(1.0 - dist),
                     doc,
-                    meta or {},
+                    without_facts(meta),
                     None if row is None else unit_vector(row),
                 )
                 for rid, dist, doc, meta, row in zip(
@@ -270,7 +282,7 @@ class ChromaBackend(NetworkBackend):
             StoredRecord(
                 rid,
                 doc,
-                meta or {},
+                without_facts(meta),
                 unit_vector(embeddings[i]) if embeddings is not None else None,
             )
             for i, (rid, doc, meta) in enumerate(
@@ -290,25 +302,51 @@ class ChromaBackend(NetworkBackend):
 
     @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
-        if ids is None and where is None:  # everything: Chroma deletes by ids or by a where
-            ids = self.col.get(include=[])["ids"]
         doomed = list(ids or [])
-        native = self._native(where) if where is not None else None
-        if native is not None:
-            self.col.delete(where=native)
-        elif where is not None:
-            doomed += self._matching_ids(where)
+        if ids is None and where is None:  # everything: Chroma deletes by ids or by a where
+            doomed = list(self.col.get(include=[])["ids"])
+        plan = self._plan(where) if where is not None else []
+        if isinstance(plan, dict):
+            self.col.delete(where=plan)
+        else:
+            doomed += plan
         for part in chunks(doomed, self.max_batch):
             self.col.delete(ids=list(part))
 
     @reads
     def count(self, where: Filter | None = None) -> int:
-        if where is not None:
-            native = self._native(where)
-            if native is not None:
-                return len(self.col.get(where=native, include=[])["ids"])
-            return len(self._matching_ids(where))
-        return int(self.col.count())
+        if where is None:
+            return int(self.col.count())
+        plan = self._plan(where)
+        if isinstance(plan, list):
+            return len(plan)
+        return len(self.col.get(where=plan, include=[])["ids"])
+
+    @writes
+    def upgrade(self, batch_size: int = SCAN_BATCH) -> int:
+        """Write the filter facts of every record that lacks them, then mark the collection.
+
+        Rewrites metadata only (no vectors, no documents, nothing re-encoded); records written
+        meanwhile carry facts already. Resumable: each round takes records still without the
+        form marker, so a run that stopped part-way is finished by the next.
+        """
+        done, last = 0, None
+        while True:
+            page = self.col.get(
+                where={FORM_KEY: {"$ne": FORM}}, limit=batch_size, include=["metadatas"]
+            )
+            if not page["ids"]:
+                break
+            if page["ids"] == last:
+                raise BackendError(f"Chroma at {self.where} did not keep the facts written")
+            last = page["ids"]
+            metadatas = [chroma_facts(without_facts(m)) for m in page["metadatas"]]
+            self.col.update(ids=page["ids"], metadatas=metadatas)
+            done += len(page["ids"])
+        if not self._facts:
+            self.col.modify(metadata={**(self.col.metadata or {}), FORM_META: FORM})
+            self._facts = True
+        return done
 
     def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
         include = ["documents", "metadatas", *(["embeddings"] if with_vectors else [])]

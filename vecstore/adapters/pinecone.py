@@ -10,9 +10,11 @@
 * Before any request, the whole batch is checked against Pinecone's rules: list values must be
   lists of strings; metadata with the id and text must fit 40 KB per vector. Requests hold at
   most 1,000 vectors and 2 MB (measured with orjson); a 413 halves the request.
-* Filters compile exactly (:mod:`vecstore.adapters.pinecone_filters`). ``count`` with a filter
-  lists the namespace and evaluates the reference filter on fetched metadata (serverless
-  indexes do not count by filter).
+* Filters compile exactly (:mod:`vecstore.adapters.pinecone_filters`), with the filter facts
+  each record carries (``_vecstore__*`` keys, stripped from what comes back). ``count`` with a
+  filter pages through ``fetch_by_metadata`` (serverless indexes do not count by filter): the
+  server selects, vecstore only counts. A namespace holding records written before the facts
+  refuses ``$not`` around a range until :meth:`upgrade` rewrites them.
 * Errors: 429, 5xx, connection failures and timeouts are ``BackendUnavailable``; the SDK already
   retries those (four attempts), so vecstore adds none here.
 """
@@ -38,11 +40,12 @@ from vecstore.adapters.common import (
     split_payload,
     unit_vector,
 )
+from vecstore.adapters.facts import FORM_KEY, without_facts
 from vecstore.adapters.network import NetworkBackend, reads, writes
-from vecstore.adapters.pinecone_filters import compile_filter
+from vecstore.adapters.pinecone_filters import compile_filter, pinecone_facts
 from vecstore.adapters.translate import StoreErrors
-from vecstore.errors import CollectionNotFound, ConfigError, InvalidInput, InvalidName
-from vecstore.filters import Filter, matches
+from vecstore.errors import BackendError, CollectionNotFound, ConfigError, InvalidInput, InvalidName
+from vecstore.filters import Filter
 from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
 from vecstore.reserved import ID_KEY, MODEL_KEY, TEXT_KEY
 
@@ -56,6 +59,8 @@ MAX_METADATA_BYTES = 40 * 1024
 MAX_IDS_PER_REQUEST = 1000
 MAX_ID_BYTES = 512
 LIST_PAGE = 100
+FETCH_PAGE = 1000  # fetch_by_metadata page: ids and metadata are what is wanted, values come too
+OLD_FORM: dict[str, Any] = {FORM_KEY: {"$exists": False}}  # records written before the facts
 FLOAT_JSON_BYTES = 25
 
 
@@ -71,7 +76,7 @@ def pinecone_id(record_id: str) -> str:
 
 
 def _public(metadata: dict[str, Any] | None) -> tuple[str | None, str | None, Metadata]:
-    rid, text, meta = split_payload(metadata)
+    rid, text, meta = split_payload(without_facts(metadata))
     meta.pop(MODEL_KEY, None)
     return rid, text, meta
 
@@ -114,6 +119,7 @@ class PineconeBackend(NetworkBackend):
         )
         self.model = ""
         self.dimension = 0
+        self._facts = True  # every record carries filter facts (checked on open)
 
     def _make_client(self) -> Any:
         cfg = self._cfg
@@ -140,11 +146,22 @@ class PineconeBackend(NetworkBackend):
             model = (vector.metadata or {}).get(MODEL_KEY) if vector is not None else None
             stored = CollectionInfo(self.namespace, str(model), info.dimension)
             check_compatible(where, stored, info)
+            self._facts = not self._fetch_page(OLD_FORM, 1)[0]
         elif not create:
             # A namespace exists only while it holds vectors: an empty one is not there.
             raise CollectionNotFound(f"{where} holds no vectors")
         self.model, self.dimension = info.model, info.dimension
         return info
+
+    def _fetch_page(
+        self, flt: dict[str, Any], limit: int, token: str | None = None
+    ) -> tuple[dict[str, Any], str | None]:
+        """One page of the vectors ``flt`` selects (the server filters), and the next token."""
+        with self.errors:
+            page = self.client.fetch_by_metadata(
+                filter=flt, namespace=self.namespace, limit=limit, pagination_token=token
+            )
+        return dict(page.vectors), (page.pagination.next if page.pagination else None) or None
 
     def _vector(
         self, rid: str, values: list[float], text: str | None, meta: Metadata
@@ -157,7 +174,12 @@ class PineconeBackend(NetworkBackend):
                     record=rid,
                     field=f"metadata.{key}",
                 )
-        stored: dict[str, Any] = {**meta, ID_KEY: rid, MODEL_KEY: self.model}
+        stored: dict[str, Any] = {
+            **meta,
+            **pinecone_facts(meta),
+            ID_KEY: rid,
+            MODEL_KEY: self.model,
+        }
         if text is not None:
             stored[TEXT_KEY] = text
         size = len(orjson.dumps(stored))
@@ -204,7 +226,7 @@ class PineconeBackend(NetworkBackend):
     def query(
         self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
     ) -> list[list[Hit]]:
-        flt = compile_filter(where)
+        flt = compile_filter(where, facts=self._facts)
         out = []
         for vector in vectors.tolist():
             response = self.client.query(
@@ -243,7 +265,7 @@ class PineconeBackend(NetworkBackend):
         if ids is None and where is None:  # everything in the namespace
             self.client.delete(delete_all=True, namespace=self.namespace)
             return
-        flt = compile_filter(where)
+        flt = compile_filter(where, facts=self._facts)
         for part in chunks([pinecone_id(i) for i in ids or ()], MAX_IDS_PER_REQUEST):
             self.client.delete(ids=list(part), namespace=self.namespace)
         if flt is not None:
@@ -268,12 +290,40 @@ class PineconeBackend(NetworkBackend):
         if where is None:
             summary = self.client.describe_index_stats().namespaces.get(self.namespace)
             return int(summary.vector_count) if summary is not None else 0
-        compile_filter(where)  # refuse what queries would refuse, before any I/O
-        return sum(
-            matches(where, r.metadata)
-            for batch in self.scan(MAX_IDS_PER_REQUEST, False)
-            for r in batch
-        )
+        flt = compile_filter(where, facts=self._facts)
+        assert flt is not None
+        total, token = 0, None
+        while True:
+            found, token = self._fetch_page(flt, FETCH_PAGE, token)
+            total += len(found)
+            if token is None:
+                return total
+
+    @writes
+    def upgrade(self, batch_size: int = FETCH_PAGE) -> int:
+        """Rewrite the records that lack filter facts with them; nothing is re-encoded.
+
+        Each round fetches records still without the form marker (their stored values and
+        metadata) and upserts them back with the facts, so a run that stopped part-way is
+        finished by the next.
+        """
+        done, last = 0, None
+        while True:
+            found, _ = self._fetch_page(OLD_FORM, min(batch_size, MAX_VECTORS_PER_REQUEST))
+            if not found:
+                break
+            if sorted(found) == last:
+                raise BackendError(f"Pinecone at {self.host} did not keep the facts written")
+            last = sorted(found)
+            vectors = []
+            for vid, vector in found.items():
+                stored = dict(vector.metadata or {})
+                metadata = {**stored, **pinecone_facts(stored)}
+                vectors.append({"id": vid, "values": list(vector.values), "metadata": metadata})
+            send_halving(self._send, vectors)
+            done += len(vectors)
+        self._facts = True
+        return done
 
     def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
         pending: list[str] = []

@@ -9,18 +9,34 @@ do not say whether ``$ne``/``$nin`` match a record lacking the field. So:
 * ``$in``/``$nin`` with bools are spelled as ``$eq``/``$ne`` per value (``$in`` lists hold
   strings or numbers);
 * ``$not`` is pushed inward (De Morgan; ``$eq``<->``$ne``, ``$in``<->``$nin``, ``$exists`` flips).
-  A ``$not`` that reaches ``$gt``/``$gte``/``$lt``/``$lte`` is refused: "not greater" would also
-  have to match strings, bools and missing fields, which Pinecone cannot test for.
+  "Not greater" must also match strings, bools and missing fields, which Pinecone's own
+  operators cannot tell from a small number; the filter facts vecstore writes beside each
+  record (:func:`pinecone_facts`: ``_vecstore__t_<key> = "n"`` on keys that hold a number) make
+  it ``$or: [{f: {$lte: v}}, {_vecstore__t_f: {$exists: false}}]``.
+* A namespace written before the facts (records without ``_vecstore__form``) still refuses a
+  ``$not`` around a range (``facts=False``) until ``vecstore upgrade`` writes them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from vecstore.adapters.facts import FORM, FORM_KEY, NEGATED, fact_key, numbers, user_items
 from vecstore.errors import FilterError
 from vecstore.filters import And, Compare, Exists, Filter, Not, Or
 
 PineconeFilter = dict[str, Any]
+NUMBER = "n"
+
+
+def pinecone_facts(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The filter facts of one record's metadata: the form, and which keys hold a number."""
+    out: dict[str, Any] = {FORM_KEY: FORM}
+    out.update(
+        {fact_key("t", key): NUMBER for key, value in user_items(metadata) if numbers(value)}
+    )
+    return out
 
 
 def _missing(field: str) -> PineconeFilter:
@@ -47,18 +63,19 @@ def _nin(field: str, values: tuple[Any, ...]) -> PineconeFilter:
     return {"$or": [{field: {"$nin": list(values)}}, _missing(field)]}
 
 
-def _compile(node: Filter, negate: bool) -> PineconeFilter:
+def _compile(node: Filter, negate: bool, facts: bool) -> PineconeFilter:
     if isinstance(node, Not):
-        return _compile(node.child, not negate)
+        return _compile(node.child, not negate, facts)
     if isinstance(node, And | Or):
         conjunction = isinstance(node, And) != negate
-        return {"$and" if conjunction else "$or": [_compile(c, negate) for c in node.children]}
+        children = [_compile(c, negate, facts) for c in node.children]
+        return {"$and" if conjunction else "$or": children}
     if isinstance(node, Exists):
         return {node.field: {"$exists": node.exists != negate}}
-    return _compare(node, negate)
+    return _compare(node, negate, facts)
 
 
-def _compare(node: Compare, negate: bool) -> PineconeFilter:
+def _compare(node: Compare, negate: bool, facts: bool) -> PineconeFilter:
     op, field, value = node.op, node.field, node.value
     if op in ("$eq", "$contains"):
         return _ne(field, value) if negate else _eq(field, value)
@@ -68,14 +85,21 @@ def _compare(node: Compare, negate: bool) -> PineconeFilter:
         assert isinstance(value, tuple)
         positive = (op == "$in") != negate
         return _in(field, value) if positive else _nin(field, value)
-    if negate:
+    if not negate:
+        return {field: {op: value}}
+    if not facts:
         raise FilterError(
-            f"Pinecone cannot evaluate $not around {op} on {field!r} exactly (it would also have "
-            "to match strings, bools and missing fields); rewrite it without $not"
+            f"this Pinecone namespace was written without filter facts, so $not around {op} on "
+            f"{field!r} cannot be evaluated exactly; run `vecstore upgrade` once, or rewrite the "
+            "filter without $not"
         )
-    return {field: {op: value}}
+    return {"$or": [{field: {NEGATED[op]: value}}, {fact_key("t", field): {"$exists": False}}]}
 
 
-def compile_filter(node: Filter | None) -> PineconeFilter | None:
-    """A Pinecone filter dict for ``node`` (None for no filter); raises FilterError if inexact."""
-    return None if node is None else _compile(node, False)
+def compile_filter(node: Filter | None, *, facts: bool = True) -> PineconeFilter | None:
+    """A Pinecone filter dict for ``node`` (None for no filter).
+
+    ``facts``: the namespace's records carry filter facts; without them a ``$not`` around a
+    range raises FilterError.
+    """
+    return None if node is None else _compile(node, False, facts)
