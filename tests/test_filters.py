@@ -89,18 +89,36 @@ def test_reference_type_rules() -> None:
     assert not matches(parse({"a": {"$gt": 0}}), {})
 
 
-def test_chroma_compile_is_exact_where_it_can_be() -> None:
-    from vecstore.adapters.chroma_filters import Inexact, compile_where
+def test_chroma_compile_uses_the_user_key_for_strings_and_facts_for_numbers() -> None:
+    from vecstore.adapters.chroma_filters import compile_where
 
     assert compile_where(parse({"a": "x"})) == {
-        "$or": [{"a": {"$eq": "x"}}, {"a": {"$contains": "x"}}]
+        "$or": [{"a": {"$in": ["x"]}}, {"a": {"$contains": "x"}}]
     }
     assert compile_where(parse({"a": {"$ne": "y"}})) == {
-        "$and": [{"a": {"$ne": "y"}}, {"a": {"$not_contains": "y"}}]
+        "$and": [{"a": {"$nin": ["y"]}}, {"a": {"$not_contains": "y"}}]
     }
     assert compile_where(parse({"$not": {"a": {"$in": [True]}}})) == {
-        "$and": [{"a": {"$ne": True}}, {"a": {"$not_contains": True}}]
+        "$and": [{"a": {"$nin": [True]}}, {"a": {"$not_contains": True}}]
     }
+    # numbers compare as floats on the facts: 1 is sent as 1.0, never truncated
+    assert compile_where(parse({"a": {"$gt": 1}})) == {"_vecstore__hi_a": {"$gt": 1.0}}
+    assert compile_where(parse({"a": {"$lt": 1.5}})) == {"_vecstore__lo_a": {"$lt": 1.5}}
+    assert compile_where(parse({"$not": {"a": {"$lte": 2}}})) == {
+        "$or": [{"_vecstore__lo_a": {"$gt": 2.0}}, {"_vecstore__t_a": {"$ne": "n"}}]
+    }
+    assert compile_where(parse({"a": 2})) == {
+        "$or": [{"_vecstore__lo_a": {"$in": [2.0]}}, {"_vecstore__nl_a": {"$contains": 2.0}}]
+    }
+    assert compile_where(parse({"a": {"$exists": False}})) == {
+        "_vecstore__t_a": {"$nin": ["n", "o"]}
+    }
+
+
+def test_chroma_compile_without_facts_refuses_what_needs_them() -> None:
+    from vecstore.adapters.chroma_filters import Inexact, compile_where
+
+    assert compile_where(parse({"a": "x"}), facts=False) == compile_where(parse({"a": "x"}))
     for inexact in (
         {"a": {"$gt": 1}},
         {"a": {"$exists": True}},
@@ -109,4 +127,45 @@ def test_chroma_compile_is_exact_where_it_can_be() -> None:
         {"a": {"$in": ["x", 2]}},
     ):
         with pytest.raises(Inexact):
-            compile_where(parse(inexact))
+            compile_where(parse(inexact), facts=False)
+
+
+def test_chroma_facts_describe_every_user_key() -> None:
+    from vecstore.adapters.chroma_filters import chroma_facts
+
+    facts = chroma_facts({"n": 3, "l": [4, 1], "s": "x", "b": True, "_vecstore_hash": "h"})
+    assert facts == {
+        "_vecstore__form": 2,
+        "_vecstore__t_n": "n",
+        "_vecstore__lo_n": 3.0,
+        "_vecstore__hi_n": 3.0,
+        "_vecstore__t_l": "n",
+        "_vecstore__lo_l": 1.0,
+        "_vecstore__hi_l": 4.0,
+        "_vecstore__nl_l": [4.0, 1.0],
+        "_vecstore__t_s": "o",
+        "_vecstore__t_b": "o",
+    }
+    assert all(type(v) is float for k, v in facts.items() if "__lo_" in k or "__hi_" in k)
+
+
+def test_pinecone_compile_negates_ranges_with_the_facts() -> None:
+    from vecstore.adapters.pinecone_filters import compile_filter, pinecone_facts
+
+    assert compile_filter(parse({"$not": {"a": {"$gt": 1}}})) == {
+        "$or": [{"a": {"$lte": 1}}, {"_vecstore__t_a": {"$exists": False}}]
+    }
+    with pytest.raises(FilterError, match="vecstore upgrade"):
+        compile_filter(parse({"$not": {"a": {"$gt": 1}}}), facts=False)
+    assert pinecone_facts({"a": 1, "b": "x", "c": False}) == {
+        "_vecstore__form": 2,
+        "_vecstore__t_a": "n",
+    }
+
+
+@pytest.mark.parametrize("operand", [2**53 + 1, -(2**60), 10**400])
+def test_int_operands_stay_within_the_metadata_range(operand: int) -> None:
+    with pytest.raises(FilterError, match=r"2\*\*53"):
+        parse({"a": {"$gt": operand}})
+    assert parse({"a": {"$gt": float(2**60)}}) is not None
+    assert parse({"a": 2**53}) is not None
