@@ -4,13 +4,18 @@
 metadata ``topic`` (str), ``year`` (int), ``tags`` (list of str), ``nums`` (list of int) and
 ``rare`` (present on 1 record in 50), in a `chroma run` server and in the Pinecone stand-in
 (integration_tests/pinecone_server.py), both started here. For each family, the median time of
---queries single top-10 queries through Collection.query, beside the raw client with the
-equivalent native filter where the store has one (a dash where it has none: Chroma has no
-$exists and no ranges inside lists), and beside the unfiltered query. Target (issue 12): every
-family <= 1.2x the raw client, or <= 2x the unfiltered query where the raw client has no
-equivalent. Before issue 12 lands, Chroma answers numbers, ranges and $exists by reading every
-record's metadata (vecstore's exact reference route), and Pinecone refuses $not around a range.
+--queries single top-10 queries through Collection.query, beside:
+* the raw client with the equivalent native filter where the store has one; for ranges over
+  lists, $exists and the nested filter Chroma's raw client has no general equivalent, so the
+  raw filter shown is one giving the same answer on this data, as its user would write it;
+* the unfiltered query (first row);
+* the route a collection written before filter facts takes ("old route": the same collection
+  with its facts ignored; Chroma then reads every record's metadata for numbers, ranges and
+  $exists, Pinecone refuses $not around a range).
+Target (issue 12): every family <= 1.2x the raw client, or <= 2x the unfiltered query where
+the raw client has no equivalent.
 Usage: python benchmarks/bench_filters.py [--n 100000] [--queries 5] [--skip-pinecone]
+       [--skip-old]
 """
 
 from __future__ import annotations
@@ -46,19 +51,38 @@ FAMILIES: dict[str, tuple[Where, Where, Where]] = {
         {"topic": {"$in": ["astronomy", "music"]}},
         {"topic": {"$in": ["astronomy", "music"]}},
     ),
+    "number equality": ({"year": 2020}, {"year": 2020}, {"year": 2020}),
     "range, scalar": ({"year": {"$gte": 2020}}, {"year": {"$gte": 2020}}, {"year": {"$gte": 2020}}),
-    "range, list": ({"nums": {"$gt": 90}}, None, None),
-    "$exists": ({"rare": {"$exists": True}}, None, {"rare": {"$exists": True}}),
+    # Chroma truncates 2010.5 against the int field: its exact equivalent is $lte 2010
+    "range, float op": (
+        {"year": {"$lt": 2010.5}},
+        {"year": {"$lte": 2010}},
+        {"year": {"$lt": 2010.5}},
+    ),
+    # Chroma's ranges skip lists: on this data (elements <= 96) the raw client has to list them
+    "range, list": (
+        {"nums": {"$gt": 90}},
+        {"$or": [{"nums": {"$contains": v}} for v in range(91, 97)]},
+        None,
+    ),
+    # Chroma has no $exists: on this data "rare" is only ever True
+    "$exists": ({"rare": {"$exists": True}}, {"rare": True}, {"rare": {"$exists": True}}),
     "negation": (
         {"topic": {"$ne": "astronomy"}},
         {"topic": {"$ne": "astronomy"}},
         {"topic": {"$ne": "astronomy"}},
     ),
-    "$not of a range": ({"year": {"$not": {"$gte": 2020}}}, {"year": {"$lt": 2020}}, None),
+    # every record has a year here, so "$lt 2020" is the raw equivalent on this data
+    "$not of a range": (
+        {"year": {"$not": {"$gte": 2020}}},
+        {"year": {"$lt": 2020}},
+        {"year": {"$lt": 2020}},
+    ),
+    # topic is a str and tags a list of str on every record: the raw filters on this data
     "nested $or/$not": (
         {"$or": [{"topic": "music"}, {"$not": {"tags": "t3"}}]},
-        None,
-        None,
+        {"$or": [{"topic": "music"}, {"tags": {"$not_contains": "t3"}}]},
+        {"$or": [{"topic": "music"}, {"tags": {"$nin": ["t3"]}}]},
     ),
 }
 
@@ -110,31 +134,54 @@ def fill(
         )
 
 
-def table(title: str, rows: list[tuple[str, Any, Any]]) -> None:
+Row = tuple[str, Any, Any, Any]
+
+
+def table(title: str, rows: list[Row]) -> None:
     print(title)
-    print(f"{'family':>18} | {'vecstore ms':>11} | {'raw ms':>8} | {'ratio':>7}")
+    print(
+        f"{'family':>18} | {'vecstore ms':>11} | {'raw ms':>8} | {'ratio':>7} | "
+        f"{'old route ms':>12}"
+    )
     base = rows[0][1]
-    for family, ours, raw in rows:
+    for family, ours, raw, old in rows:
         if isinstance(ours, float) and isinstance(raw, float):
             ratio = f"{ours / raw:.2f}x"
         elif isinstance(ours, float) and isinstance(base, float):
             ratio = f"{ours / base:.2f}xU"  # against the unfiltered query: no raw equivalent
         else:
             ratio = "-"
-        show = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in (ours, raw)]
-        print(f"{family:>18} | {show[0]:>11} | {show[1]:>8} | {ratio:>7}")
+        show = [f"{v:.2f}" if isinstance(v, float) else str(v) for v in (ours, raw, old)]
+        print(f"{family:>18} | {show[0]:>11} | {show[1]:>8} | {ratio:>7} | {show[2]:>12}")
     print("(xU: against vecstore's unfiltered query, where the raw client has no equivalent)")
 
 
-def chroma_part(matrix: np.ndarray, metas: list[dict[str, Any]], queries: np.ndarray) -> None:
+def old_route(col: Collection, fn: Callable[[np.ndarray], object], queries: np.ndarray) -> Any:
+    """The same queries as a collection written before filter facts answers them."""
+    store: Any = col.store
+    store._facts = False
+    try:
+        return median_ms(fn, queries)
+    finally:
+        store._facts = True
+
+
+def chroma_part(
+    matrix: np.ndarray, metas: list[dict[str, Any]], queries: np.ndarray, old: bool
+) -> None:
     with tempfile.TemporaryDirectory() as tmp, chroma_server(Path(tmp)) as (host, port):
         s = load_settings(backend="chroma", chroma={"host": host, "port": port})
         col = Collection("filters", encoder=HashEncoder(matrix.shape[1]), settings=s)
         fill(col, matrix, metas, vectors_only=False)
         raw = col.store.col  # type: ignore[attr-defined]
-        rows = []
+        rows: list[Row] = []
         for family, (ours, native, _) in FAMILIES.items():
             mine = median_ms(lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
+            before = (
+                old_route(col, lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
+                if old
+                else "-"
+            )
             theirs: Any = "-"
             if native is not None or ours is None:
                 theirs = median_ms(
@@ -146,13 +193,24 @@ def chroma_part(matrix: np.ndarray, metas: list[dict[str, Any]], queries: np.nda
                     ),
                     queries,
                 )
-            rows.append((family, mine, theirs))
+            rows.append((family, mine, theirs, before))
+        where, native = FAMILIES["range, scalar"][:2]
+        rows.append(
+            (
+                "count, range",
+                median_ms(lambda q: col.count(where), queries[:3]),
+                median_ms(lambda q: len(raw.get(where=native, include=[])["ids"]), queries[:3]),
+                old_route(col, lambda q: col.count(where), queries[:3]) if old else "-",
+            )
+        )
         col.close()
         close_chroma_sessions()
     table(f"Chroma server, {len(matrix)} records, median of {len(queries)} queries", rows)
 
 
-def pinecone_part(matrix: np.ndarray, metas: list[dict[str, Any]], queries: np.ndarray) -> None:
+def pinecone_part(
+    matrix: np.ndarray, metas: list[dict[str, Any]], queries: np.ndarray, old: bool
+) -> None:
     import pinecone
 
     with pinecone_server(matrix.shape[1]) as (host, _):
@@ -160,12 +218,17 @@ def pinecone_part(matrix: np.ndarray, metas: list[dict[str, Any]], queries: np.n
         col = Collection("filters", encoder=HashEncoder(matrix.shape[1]), settings=s)
         fill(col, matrix, metas, vectors_only=True)
         index = pinecone.Pinecone(api_key="bench").Index(host=host)
-        rows = []
+        rows: list[Row] = []
         for family, (ours, _, native) in FAMILIES.items():
             if ours is not None and "nums" in str(ours):
-                rows.append((family, "n/a", "-"))  # no number lists in Pinecone
+                rows.append((family, "n/a", "-", "-"))  # no number lists in Pinecone
                 continue
             mine = median_ms(lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
+            before = (
+                old_route(col, lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
+                if old
+                else "-"
+            )
             theirs: Any = "-"
             if native is not None or ours is None:
                 theirs = median_ms(
@@ -178,7 +241,7 @@ def pinecone_part(matrix: np.ndarray, metas: list[dict[str, Any]], queries: np.n
                     ),
                     queries,
                 )
-            rows.append((family, mine, theirs))
+            rows.append((family, mine, theirs, before))
         col.close()
     table(f"Pinecone stand-in, {len(matrix)} records, median of {len(queries)} queries", rows)
 
@@ -188,13 +251,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=5)
     parser.add_argument("--skip-pinecone", action="store_true")
+    parser.add_argument("--skip-old", action="store_true", help="leave out the old-route column")
     args = parser.parse_args()
     matrix, metas, queries = data(args.n)
     queries = queries[: args.queries]
-    chroma_part(matrix, metas, queries)
+    chroma_part(matrix, metas, queries, not args.skip_old)
     if not args.skip_pinecone:
         print()
-        pinecone_part(matrix, metas, queries)
+        pinecone_part(matrix, metas, queries, not args.skip_old)
 
 
 if __name__ == "__main__":
