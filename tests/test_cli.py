@@ -153,3 +153,13 @@ def test_pairs_command(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 1 and "top must be a positive int" in err
     code, _, err = run(capsys, "pairs", "--threshold", "2")
     assert code == 1 and "within [-1, 1]" in err
+
+
+def test_upgrade_command(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "upgrade", "--collection", "nowhere")
+    assert code == 1 and "nowhere" in err  # nothing to upgrade is not created
+    run(capsys, "ingest", str(env))
+    code, out, _ = run(capsys, "upgrade", "--json")
+    assert code == 0 and json.loads(out)["upgraded"] == 0  # the NumPy store needs no facts
+    code, _, err = run(capsys, "upgrade", "--batch-size", "0")
+    assert code == 1 and "batch_size" in err
