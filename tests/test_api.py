@@ -77,6 +77,8 @@ def test_import_loads_no_torch_and_no_store_sdk() -> None:
         "pinecone",
         "langchain_core",
         "llama_index",
+        "ray",
+        "pyspark",
     )
     code = f"import sys, vecstore; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run(
@@ -113,7 +115,12 @@ def test_missing_sdk_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("module", "sdk", "extra"),
-    [("langchain", "langchain_core", "langchain"), ("llama_index", "llama_index", "llama-index")],
+    [
+        ("langchain", "langchain_core", "langchain"),
+        ("llama_index", "llama_index", "llama-index"),
+        ("ray", "ray", "ray"),
+        ("spark", "pyspark", "spark"),
+    ],
 )
 def test_missing_framework_names_the_extra(
     monkeypatch: pytest.MonkeyPatch, module: str, sdk: str, extra: str

@@ -80,6 +80,7 @@ def test_status_attributes_and_hooks() -> None:
 
     err = raised(SERVER, rate)
     assert isinstance(err, BackendUnavailable) and err.retry_after == 1.5
+
     def status_of(exc: BaseException) -> int | None:
         return exc.code() if isinstance(exc, Internal) else None
 

@@ -282,6 +282,7 @@ class Collection:
         source_tag: str | None = None,
         sync: bool = False,
         window: int | None = None,
+        vector_field: str | None = None,
     ) -> IngestReport:
         """Stream dicts or a JSONL/CSV file into the collection; see :mod:`vecstore.ingest`."""
         from vecstore.ingest import ingest
@@ -297,6 +298,7 @@ class Collection:
             dry_run=dry_run,
             source_tag=source_tag,
             sync=sync,
+            vector_field=vector_field,
             **({"window": window} if window else {}),
         )
 

@@ -78,6 +78,20 @@ class RetrySettings(_Section):
     deadline_s: float = 60.0
 
 
+class DistributedSettings(_Section):
+    """Ingest on Ray Data or Spark (vecstore.integrations.ray / .spark)."""
+
+    max_writers: int | None = Field(default=None, ge=1)
+    """Write tasks at most at once per collection (a store's rate limit, e.g. Pinecone's per
+    namespace); None: as many as the engine runs."""
+    task_retries: int = Field(default=3, ge=0)
+    """Times the engine runs a failed write task again (each run skips what was written)."""
+    encoders: int | None = Field(default=None, ge=1)
+    """Encoder workers (Ray actors); None: the engine's CPUs divided by ``threads``."""
+    window: int = Field(default=1000, ge=1)
+    """Rows a write task encodes and writes at a time."""
+
+
 class Settings(BaseSettings):
     """Everything ``open_collection`` needs."""
 
@@ -105,6 +119,7 @@ class Settings(BaseSettings):
     chroma: ChromaSettings = ChromaSettings()
     pinecone: PineconeSettings = PineconeSettings()
     retry: RetrySettings = RetrySettings()
+    distributed: DistributedSettings = DistributedSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -15,9 +15,11 @@
 * ``dry_run``: read, check and compare with the store, but encode and write nothing.
 
 Field rules: ids may be str or int (ints become their decimal string); with ``id_field=None``
-ids are derived from the text. ``metadata_fields=None`` takes every field but the id and the
-text. In CSV every value is a string and an empty cell means "no value". A later record with
-the same id as an earlier one of the same window replaces it.
+ids are derived from the text. ``metadata_fields=None`` takes every field but the id, the text
+and the vector. With ``vector_field``, a record carrying a vector there (encoded upstream, by
+the same model) is stored with it and not encoded again; one without is encoded here. In CSV
+every value is a string and an empty cell means "no value". A later record with the same id as
+an earlier one of the same window replaces it.
 """
 
 from __future__ import annotations
@@ -31,13 +33,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 
 from vecstore import validation
 from vecstore.errors import InvalidInput, MissingDependency, VecstoreError
 from vecstore.hashing import HASH_KEY, SOURCE_KEY, content_hash, stored_hash
 from vecstore.metadata import MetadataPolicy, normalize_metadata
-from vecstore.records import Metadata, RecordBatch
+from vecstore.records import Metadata, RecordBatch, Vectors
 
 if TYPE_CHECKING:
     from vecstore.collection import Collection
@@ -174,6 +177,7 @@ class _Item:
     text: str
     metadata: Metadata
     hash: str
+    vector: Vectors | None = None
 
 
 IdField = str | Callable[[dict[str, Any]], Any] | None
@@ -205,6 +209,8 @@ def _check(
     metadata_fields: Sequence[str] | None,
     tag: str,
     policy: MetadataPolicy = "strict",
+    vector_field: str | None = None,
+    dimension: int = 0,
 ) -> _Item:
     """One source record, checked whole, or InvalidInput saying what is wrong with it."""
     if isinstance(record, _Unreadable):
@@ -216,12 +222,16 @@ def _check(
     text = validation.check_text(record[text_field], where)
     rid = _record_id(record, id_field, text)
     if metadata_fields is None:
-        skip = (text_field,) if callable(id_field) else (id_field, text_field)
+        skip = {text_field, vector_field} | (set() if callable(id_field) else {id_field})
         raw_meta = {k: v for k, v in record.items() if k not in skip}
     else:
         raw_meta = {k: record[k] for k in metadata_fields if k in record}
     meta = normalize_metadata(raw_meta, rid, policy)
-    return _Item(where, rid, text, meta, content_hash(model, text, meta, None, tag))
+    given = record.get(vector_field) if vector_field is not None else None
+    vector = None
+    if given is not None:
+        vector = validation.check_vectors(given, dimension, [rid], field=str(vector_field))[0]
+    return _Item(where, rid, text, meta, content_hash(model, text, meta, None, tag), vector)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -358,6 +368,7 @@ def ingest(
     dry_run: bool = False,
     source_tag: str | None = None,
     sync: bool = False,
+    vector_field: str | None = None,
 ) -> IngestReport:
     """Stream ``source`` into ``collection``; return the run report (see the module doc).
 
@@ -394,6 +405,8 @@ def ingest(
                         metadata_fields,
                         tag,
                         collection.metadata_policy,
+                        vector_field,
+                        collection.info.dimension,
                     )
                 except InvalidInput as exc:
                     dead.add(where, str(exc).replace(f"record {where!r}, ", ""), record)
@@ -410,8 +423,8 @@ def ingest(
                 progress(len(items) - len(todo))
             if dry_run or not todo:
                 continue
-            vectors = collection.encode([it.text for it in todo])
-            report.encoded += len(todo)
+            vectors = _vectors(collection, todo)
+            report.encoded += sum(it.vector is None for it in todo)
             extra = {SOURCE_KEY: tag} if tag else {}
             metas = [{**it.metadata, **extra, HASH_KEY: it.hash} for it in todo]
             batch = RecordBatch([it.id for it in todo], vectors, [it.text for it in todo], metas)
@@ -433,6 +446,45 @@ def ingest(
             _sync(collection, tag, seen, report)
     report.duration_s = time.perf_counter() - started
     return report
+
+
+def to_encode(
+    collection: Collection,
+    records: Sequence[dict[str, Any]],
+    *,
+    id_field: IdField = "id",
+    text_field: str = "text",
+    metadata_fields: Sequence[str] | None = None,
+) -> list[bool]:
+    """For each record, whether :func:`ingest` would encode it: new or changed, by content hash.
+
+    For an encoding stage upstream of ingest (Ray, Spark): a re-run encodes only what is
+    missing. A record ingest would refuse is not encoded (ingest dead-letters it).
+    """
+    model, policy = collection.info.model, collection.metadata_policy
+    items: dict[int, _Item] = {}
+    for i, record in enumerate(records):
+        try:
+            items[i] = _check(
+                f"record {i}", record, model, id_field, text_field, metadata_fields, "", policy
+            )
+        except InvalidInput:
+            continue
+    ids = list(dict.fromkeys(it.id for it in items.values()))
+    stored = {r.id: stored_hash(r.metadata) for r in collection.backend.get(ids)}
+    return [i in items and stored.get(items[i].id) != items[i].hash for i in range(len(records))]
+
+
+def _vectors(collection: Collection, items: list[_Item]) -> Vectors:
+    """The items' vectors: the ones given, the others encoded in one call."""
+    missing = [it for it in items if it.vector is None]
+    if len(missing) == len(items):
+        return collection.encode([it.text for it in items])
+    out = np.empty((len(items), collection.info.dimension), dtype=np.float32)
+    encoded = iter(collection.encode([it.text for it in missing]))
+    for row, it in enumerate(items):
+        out[row] = it.vector if it.vector is not None else next(encoded)
+    return out
 
 
 SYNC_SCAN_BATCH = 1000
