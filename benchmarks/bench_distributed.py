@@ -14,8 +14,10 @@ raylet and workers, Spark's JVM and Python workers), sampled every 0.2 s. The pe
 is records/s divided by the workers encoding (1 process for ``ingest``, 2 for the engines);
 what N machines would give is that rate times N times the workers per machine, when the
 store keeps up. Each variant runs --rounds times; medians are shown.
+Last, the NumPy store's one-writer rule as write tasks meet it: n precomputed rows written by one
+process, against two processes writing half each, taking turns through the store's file lock.
 Usage: HF_HUB_OFFLINE=1 python benchmarks/bench_distributed.py [--n 10000] [--rounds 3]
-       (needs psutil: pip install -e '.[bench]')
+       [--only ingest,ray,spark] [--turns-only]   (needs psutil: pip install -e '.[bench]')
 """
 
 from __future__ import annotations
@@ -80,6 +82,38 @@ def run_variant(variant: str, n: int, store: str) -> None:
     print(json.dumps({"wall_s": wall, "written": report.written, "read": report.read}))
 
 
+def write_part(args: tuple[str, int, int]) -> tuple[float, float]:
+    """Write rows [start, stop) of a 384-d collection in windows of 1,000; return (began, ended)
+    as wall-clock times, after the imports."""
+    from vecstore import HashEncoder, open_collection
+
+    store, start, stop = args
+    vectors = HashEncoder(384).encode([f"t{i}" for i in range(start, stop)])
+    began = time.time()
+    with open_collection("turns", model="hash:384", numpy={"path": store}) as col:
+        for s in range(0, stop - start, 1000):
+            ids = [f"r{i}" for i in range(start + s, min(start + s + 1000, stop))]
+            col.upsert(ids, ids=ids, vectors=vectors[s : s + 1000], metadata=None)
+    return began, time.time()
+
+
+def numpy_turns(n: int, rounds: int) -> None:
+    """The NumPy store's one-writer rule: 1 process writing n rows vs 2 taking turns."""
+    from multiprocessing import get_context
+
+    one, two = [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as store:
+            began, ended = write_part((store, 0, n))
+            one.append(ended - began)
+        with tempfile.TemporaryDirectory() as store, get_context("spawn").Pool(2) as pool:
+            spans = pool.map(write_part, [(store, 0, n // 2), (store, n // 2, n)])
+            two.append(max(e for _, e in spans) - min(b for b, _ in spans))
+    a, b = statistics.median(one), statistics.median(two)
+    print(f"NumPy store, {n} precomputed 384-d rows in windows of 1,000 (medians of {rounds}):")
+    print(f"  1 writer: {a:.2f} s; 2 processes taking turns through the file lock: {b:.2f} s")
+
+
 def tree_rss(pid: int) -> int:
     import psutil
 
@@ -129,9 +163,13 @@ def main() -> None:
     parser.add_argument("--child")
     parser.add_argument("--store")
     parser.add_argument("--only", help="comma-separated variants (default: all)")
+    parser.add_argument("--turns-only", action="store_true", help="only the NumPy writer table")
     args = parser.parse_args()
     if args.child:
         run_variant(args.child, args.n, args.store)
+        return
+    if args.turns_only:
+        numpy_turns(args.n, max(args.rounds, 3))
         return
     chosen = args.only.split(",") if args.only else list(VARIANTS)
     results: dict[str, list[dict[str, Any]]] = {v: [] for v in chosen}
@@ -155,6 +193,7 @@ def main() -> None:
             f"{per_worker:12.0f} | {peak:7.2f}"
         )
     print("(rec/s/worker x workers per machine x N machines: what N machines would give)")
+    numpy_turns(args.n, max(args.rounds, 3))
 
 
 if __name__ == "__main__":

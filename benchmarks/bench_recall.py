@@ -11,6 +11,7 @@ equality ({"topic": ...}, about 1/8 of the records), a year range (about 1/5) an
 (1/25).
 Query time: median of single queries through Collection.query.
 Usage: HF_HUB_OFFLINE=1 python benchmarks/bench_recall.py [--n 100000] [--queries 200]
+       [--ef 100,400,600]
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--ef", default=",".join(map(str, EF_SEARCH)), help="ef_search values")
     args = parser.parse_args()
     records = combos(args.n)
     queries_records = combos(args.queries, skip=args.n)
@@ -98,7 +100,7 @@ def main() -> None:
     truth = {name: exact(matrix, queries, mask) for name, mask in masks.items()}
     rows = []
     with tempfile.TemporaryDirectory() as tmp, chroma_server(Path(tmp)) as (host, port):
-        for ef in EF_SEARCH:
+        for ef in map(int, args.ef.split(",")):
             settings = load_settings(
                 backend="chroma", chroma={"host": host, "port": port, "ef_search": ef}
             )

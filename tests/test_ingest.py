@@ -240,3 +240,49 @@ def test_source_that_is_not_records_is_refused(col: Collection, source: Any) -> 
     with pytest.raises(InvalidInput, match="source must be a path or an iterable of dicts"):
         col.ingest(source)
     assert col.count() == 0
+
+
+def test_vectors_given_upstream_are_stored_not_encoded(
+    counted: tuple[Collection, CountingEncoder],
+) -> None:
+    from vecstore.ingest import to_encode
+
+    col, enc = counted
+    rows = list(records(30))
+    assert to_encode(col, rows) == [True] * 30
+    given = HashEncoder(32).encode([r["text"] for r in rows[:20]])
+    for row, vector in zip(rows[:20], given, strict=False):
+        row["vector"] = vector.tolist()
+    rows[5]["vector"] = [0.0] * 32  # no direction: refused, named
+    report = col.ingest(rows, vector_field="vector")
+    assert (report.written, report.encoded, report.failed) == (29, 10, 1)
+    assert enc.encoded == 10
+    assert "'5'" in report.failures[0].reason and "vector" in report.failures[0].reason
+    stored = col.get(["3"], with_vectors=True)[0]
+    assert stored.vector is not None and abs(float(stored.vector @ given[3]) - 1) < 1e-6
+    assert "vector" not in stored.metadata  # the vector column is no metadata
+    assert to_encode(col, [r for r in records(30)]) == [i == 5 for i in range(30)]
+
+
+def test_task_reports_merge_and_travel_as_plain_values() -> None:
+    from vecstore.ingest import Failure, IngestReport
+    from vecstore.integrations.partitions import merge, report_from_dict, windows
+
+    a = IngestReport(read=3, written=2, failed=1, failures=[Failure("record 1", "bad")])
+    b = IngestReport(read=4, unchanged=4)
+    total = merge([report_from_dict(a.as_dict()), report_from_dict(b.as_dict())])
+    assert (total.read, total.written, total.unchanged, total.failed) == (7, 2, 4, 1)
+    assert total.failures == [Failure("record 1", "bad")]
+    assert [len(w) for w in windows(range(7), 3)] == [3, 3, 1]
+
+
+def test_write_tasks_use_one_torch_thread_unless_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from vecstore.integrations.partitions import WriteSpec, cached_encoder
+
+    spec = WriteSpec("c", overrides={"model": "hash:8"})
+    assert spec.settings().threads == 1
+    monkeypatch.setenv("VECSTORE_THREADS", "3")
+    assert spec.settings().threads == 3
+    assert cached_encoder(spec.settings()) is cached_encoder(spec.settings())
