@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +56,21 @@ class WriteSpec:
     """Settings overrides, as for :func:`vecstore.open_collection`; the rest comes from the
     worker's environment and ``vecstore.toml``."""
 
+    @classmethod
+    def of(
+        cls,
+        collection: str,
+        *,
+        id_field: str | None = "id",
+        text_field: str = "text",
+        metadata_fields: Sequence[str] | None = None,
+        vector_field: str = "vector",
+        **overrides: Any,
+    ) -> WriteSpec:
+        """The spec of the engines' keyword arguments (``overrides`` as for open_collection)."""
+        fields_ = tuple(metadata_fields) if metadata_fields is not None else None
+        return cls(collection, id_field, text_field, fields_, vector_field, overrides)
+
     def settings(self) -> Settings:
         """The task's settings: one torch thread per encoder unless ``threads`` is set."""
         settings = load_settings(**dict(self.overrides))
@@ -63,11 +78,11 @@ class WriteSpec:
             settings = settings.model_copy(update={"threads": 1})
         return settings
 
-    def open(self) -> Collection:
-        """The collection, with this process's cached encoder."""
+    def open(self, settings: Settings | None = None) -> Collection:
+        """The collection, with this process's cached encoder (``settings``: already loaded)."""
         from vecstore.collection import Collection
 
-        settings = self.settings()
+        settings = settings or self.settings()
         return Collection(self.collection, settings=settings, encoder=cached_encoder(settings))
 
 
@@ -126,7 +141,7 @@ def write_rows(spec: WriteSpec, rows: Iterable[Mapping[str, Any]], task: str) ->
     """
     settings = spec.settings()
     fail = _Failpoint.from_env(f"{spec.collection}-{task}")
-    with spec.open() as col:
+    with spec.open(settings) as col:
         return col.ingest(
             (plain(r, spec.vector_field) for r in rows),
             id_field=spec.id_field,

@@ -46,30 +46,8 @@ __all__ = ["Encode", "VecstoreDatasink", "ingest"]
 WRITE_TASK_CPUS = 0.25
 
 
-def _spec(
-    collection: str,
-    id_field: str | None,
-    text_field: str,
-    metadata_fields: Sequence[str] | None,
-    vector_field: str,
-    overrides: dict[str, Any],
-) -> WriteSpec:
-    return WriteSpec(
-        collection,
-        id_field,
-        text_field,
-        tuple(metadata_fields) if metadata_fields is not None else None,
-        vector_field,
-        overrides,
-    )
-
-
-class Encode:
-    """A ``map_batches`` stage adding ``vector_field``: one model per actor, only what is needed.
-
-    Batches are pandas frames (``batch_format="pandas"``). A row already stored unchanged gets
-    a null vector, and the write skips it.
-    """
+class _Stage:
+    """What the encoder stage and the sink share: the collection, its fields, the settings."""
 
     def __init__(
         self,
@@ -81,9 +59,25 @@ class Encode:
         vector_field: str = "vector",
         **overrides: Any,
     ) -> None:
-        self.spec = _spec(
-            collection, id_field, text_field, metadata_fields, vector_field, overrides
+        self.spec = WriteSpec.of(
+            collection,
+            id_field=id_field,
+            text_field=text_field,
+            metadata_fields=metadata_fields,
+            vector_field=vector_field,
+            **overrides,
         )
+
+
+class Encode(_Stage):
+    """A ``map_batches`` stage adding ``vector_field``: one model per actor, only what is needed.
+
+    Batches are pandas frames (``batch_format="pandas"``). A row already stored unchanged gets
+    a null vector, and the write skips it. Arguments as :class:`VecstoreDatasink`'s.
+    """
+
+    def __init__(self, collection: str, **kwargs: Any) -> None:
+        super().__init__(collection, **kwargs)
         self.collection = self.spec.open()  # held for the actor's life: one model, one client
 
     def __call__(self, batch: Any) -> Any:
@@ -93,22 +87,16 @@ class Encode:
         return out
 
 
-class VecstoreDatasink(Datasink[dict[str, Any]]):
-    """Write a Dataset's rows into a vecstore collection (see the module doc)."""
+class VecstoreDatasink(_Stage, Datasink[dict[str, Any]]):
+    """Write a Dataset's rows into a vecstore collection (see the module doc).
 
-    def __init__(
-        self,
-        collection: str,
-        *,
-        id_field: str | None = "id",
-        text_field: str = "text",
-        metadata_fields: Sequence[str] | None = None,
-        vector_field: str = "vector",
-        **overrides: Any,
-    ) -> None:
-        self.spec = _spec(
-            collection, id_field, text_field, metadata_fields, vector_field, overrides
-        )
+    ``collection``, ``id_field`` (None: ids derived from the text), ``text_field``,
+    ``metadata_fields`` (None: every other column), ``vector_field`` (rows without one are
+    encoded in the task), and settings overrides as for :func:`vecstore.open_collection`.
+    """
+
+    def __init__(self, collection: str, **kwargs: Any) -> None:
+        super().__init__(collection, **kwargs)
         self.report: IngestReport | None = None
 
     def write(self, blocks: Iterable[Block], ctx: Any) -> dict[str, Any]:
@@ -148,7 +136,13 @@ def ingest(
     :func:`vecstore.open_collection`.
     """
     started = time.perf_counter()
-    spec = _spec(collection, id_field, text_field, metadata_fields, "vector", settings)
+    spec = WriteSpec.of(
+        collection,
+        id_field=id_field,
+        text_field=text_field,
+        metadata_fields=metadata_fields,
+        **settings,
+    )
     cfg = spec.settings()
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     actors = cfg.distributed.encoders or max(1, cpus // (cfg.threads or 1))

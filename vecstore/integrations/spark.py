@@ -199,13 +199,13 @@ def encode(
 
     Rows the collection already holds unchanged get a null vector (the write skips them).
     """
-    spec = WriteSpec(
+    spec = WriteSpec.of(
         collection,
-        id_field,
-        text_field,
-        tuple(metadata_fields) if metadata_fields is not None else None,
-        vector_field,
-        settings,
+        id_field=id_field,
+        text_field=text_field,
+        metadata_fields=metadata_fields,
+        vector_field=vector_field,
+        **settings,
     )
     # A new schema: StructType.add would change df's own (cached) one in place.
     schema = StructType([*df.schema.fields, StructField(vector_field, ArrayType(FloatType()))])
