@@ -166,6 +166,35 @@ def old_route(col: Collection, fn: Callable[[np.ndarray], object], queries: np.n
         store._facts = True
 
 
+def family_rows(
+    col: Collection,
+    raw_query: Callable[[np.ndarray, Where], object],
+    column: int,
+    queries: np.ndarray,
+    old: bool,
+    skip: str | None = None,
+) -> list[Row]:
+    """Each family through vecstore, the raw client (its filter in FAMILIES' ``column``) and
+    the old route; families whose filter mentions ``skip`` are left out (n/a)."""
+    rows: list[Row] = []
+    for family, filters in FAMILIES.items():
+        ours, native = filters[0], filters[column]
+        if skip is not None and ours is not None and skip in str(ours):
+            rows.append((family, "n/a", "-", "-"))
+            continue
+        mine = median_ms(lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
+        before = (
+            old_route(col, lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
+            if old
+            else "-"
+        )
+        theirs: Any = "-"
+        if native is not None or ours is None:
+            theirs = median_ms(lambda q, w=native: raw_query(q, w), queries)
+        rows.append((family, mine, theirs, before))
+    return rows
+
+
 def chroma_part(
     matrix: np.ndarray, metas: list[dict[str, Any]], queries: np.ndarray, old: bool
 ) -> None:
@@ -174,26 +203,18 @@ def chroma_part(
         col = Collection("filters", encoder=HashEncoder(matrix.shape[1]), settings=s)
         fill(col, matrix, metas, vectors_only=False)
         raw = col.store.col  # type: ignore[attr-defined]
-        rows: list[Row] = []
-        for family, (ours, native, _) in FAMILIES.items():
-            mine = median_ms(lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
-            before = (
-                old_route(col, lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
-                if old
-                else "-"
-            )
-            theirs: Any = "-"
-            if native is not None or ours is None:
-                theirs = median_ms(
-                    lambda q, w=native: raw.query(
-                        query_embeddings=[q],
-                        n_results=K,
-                        where=w,
-                        include=["documents", "metadatas", "distances"],
-                    ),
-                    queries,
-                )
-            rows.append((family, mine, theirs, before))
+        rows = family_rows(
+            col,
+            lambda q, w: raw.query(
+                query_embeddings=[q],
+                n_results=K,
+                where=w,
+                include=["documents", "metadatas", "distances"],
+            ),
+            1,
+            queries,
+            old,
+        )
         where, native = FAMILIES["range, scalar"][:2]
         rows.append(
             (
@@ -218,30 +239,16 @@ def pinecone_part(
         col = Collection("filters", encoder=HashEncoder(matrix.shape[1]), settings=s)
         fill(col, matrix, metas, vectors_only=True)
         index = pinecone.Pinecone(api_key="bench").Index(host=host)
-        rows: list[Row] = []
-        for family, (ours, _, native) in FAMILIES.items():
-            if ours is not None and "nums" in str(ours):
-                rows.append((family, "n/a", "-", "-"))  # no number lists in Pinecone
-                continue
-            mine = median_ms(lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
-            before = (
-                old_route(col, lambda q, w=ours: col.query(q, top_k=K, where=w), queries)
-                if old
-                else "-"
-            )
-            theirs: Any = "-"
-            if native is not None or ours is None:
-                theirs = median_ms(
-                    lambda q, w=native: index.query(
-                        vector=q.tolist(),
-                        top_k=K,
-                        filter=w,
-                        include_metadata=True,
-                        namespace="filters",
-                    ),
-                    queries,
-                )
-            rows.append((family, mine, theirs, before))
+        rows = family_rows(
+            col,
+            lambda q, w: index.query(
+                vector=q.tolist(), top_k=K, filter=w, include_metadata=True, namespace="filters"
+            ),
+            2,
+            queries,
+            old,
+            skip="nums",  # no number lists in Pinecone
+        )
         col.close()
     table(f"Pinecone stand-in, {len(matrix)} records, median of {len(queries)} queries", rows)
 
