@@ -9,8 +9,11 @@ from typing import Any
 
 import pytest
 
+import numpy as np
+
 from vecstore import Collection, HashEncoder, InvalidInput
-from vecstore.ingest import ingest
+from vecstore.jobs.fields import FieldMap
+from vecstore.jobs.ingest import ingest
 from vecstore.records import Vectors
 
 
@@ -49,7 +52,8 @@ def counted(tmp_path: Path) -> Iterator[tuple[Collection, CountingEncoder]]:
 def test_windows_and_report(counted: tuple[Collection, CountingEncoder]) -> None:
     col, _ = counted
     seen: list[int] = []
-    report = ingest(col, records(25), metadata_fields=["group"], progress=seen.append, window=10)
+    fields = FieldMap.of(metadata_fields=["group"])
+    report = ingest(col, records(25), fields, progress=seen.append, window=10)
     assert (report.read, report.changed, report.encoded, report.written, report.failed) == (
         25,
         25,
@@ -75,7 +79,101 @@ def test_unchanged_records_are_not_encoded_or_written_again(
     assert (changed.unchanged, changed.encoded, changed.written) == (90, 10, 10)
     assert col.get(["10"])[0].text == "record number 10 v1" and col.count() == 100
     meta_only = col.ingest([{"id": 5, "text": "record number 5 v0", "group": 99, "skip": "x"}])
-    assert meta_only.written == 1 and col.get(["5"])[0].metadata["group"] == 99
+    assert (meta_only.written, meta_only.metadata_only, meta_only.encoded) == (1, 1, 0)
+    assert col.get(["5"])[0].metadata["group"] == 99 and enc.encoded == 110
+
+
+def priced(n: int, night: int) -> Iterator[dict[str, Any]]:
+    """A catalogue whose prices change nightly for every fifth product; texts never do."""
+    for i in range(n):
+        yield {"id": f"p{i}", "text": f"product {i} description", "price": 10 * i + night * (i % 5 == 0)}
+
+
+def test_metadata_only_changes_are_rewritten_not_encoded(
+    counted: tuple[Collection, CountingEncoder],
+) -> None:
+    col, enc = counted
+    first = col.ingest(priced(100, 0))
+    before = {r.id: r.vector for r in col.get([f"p{i}" for i in range(100)], with_vectors=True)}
+    assert (first.encoded, enc.encoded) == (100, 100)
+    night = col.ingest(priced(100, 1))
+    assert (night.unchanged, night.metadata_only, night.encoded, night.written) == (80, 20, 0, 20)
+    assert enc.encoded == 100  # nothing encoded again
+    after = col.get([f"p{i}" for i in range(100)], with_vectors=True)
+    assert all(np.array_equal(r.vector, before[r.id]) for r in after)  # the stored vectors kept
+    assert col.get(["p5"])[0].metadata == {"price": 51} and col.count({"price": 51}) == 1
+    again = col.ingest(priced(100, 1))
+    assert (again.unchanged, again.metadata_only, again.encoded) == (100, 0, 0)
+    # a new field everywhere: a rewrite of every record, still no encoding
+    added = col.ingest({**r, "stock": 3} for r in priced(100, 1))
+    assert (added.metadata_only, added.encoded, enc.encoded) == (100, 0, 100)
+
+
+def test_text_and_metadata_changed_at_once_is_encoded_once(
+    counted: tuple[Collection, CountingEncoder],
+) -> None:
+    col, enc = counted
+    col.ingest(priced(10, 0))
+    rows = list(priced(10, 0))
+    rows[3] = {**rows[3], "text": "a new description", "price": 1000}
+    report = col.ingest(rows)
+    assert (report.encoded, report.metadata_only, report.written, enc.encoded) == (1, 0, 1, 11)
+    (rec,) = col.get(["p3"])
+    assert (rec.text, rec.metadata) == ("a new description", {"price": 1000})
+
+
+def test_records_written_before_the_split_hashes(counted: tuple[Collection, CountingEncoder]) -> None:
+    """An old record carries one hash of everything: matched, else compared by its text."""
+    from vecstore.hashing import legacy_hash
+    from vecstore.records import RecordBatch
+    from vecstore.reserved import HASH_KEY
+
+    col, enc = counted
+    rows = list(priced(6, 0))
+    texts = [r["text"] for r in rows]
+    metas = [{"price": r["price"]} for r in rows]
+    old = [
+        {**m, HASH_KEY: legacy_hash(col.info.model, t, m, None)}
+        for t, m in zip(texts, metas, strict=True)
+    ]
+    col.backend.upsert(RecordBatch([r["id"] for r in rows], col.encode(texts), texts, old))
+    enc.encoded = 0
+    rows[1] = {**rows[1], "price": 77}  # metadata only
+    rows[2] = {**rows[2], "text": "changed text"}  # text
+    report = col.ingest(rows)
+    assert (report.unchanged, report.metadata_only, report.encoded) == (4, 1, 1)
+    assert enc.encoded == 1 and col.get(["p1"])[0].metadata == {"price": 77}
+    assert col.ingest(rows).unchanged == 6  # now written in the new form
+
+
+def test_watch_sees_every_encoded_batch(counted: tuple[Collection, CountingEncoder]) -> None:
+    from vecstore.collection import ENCODE_STEP
+
+    col, _ = counted
+    seen: list[int] = []
+    n = 2 * ENCODE_STEP + 10
+    report = col.ingest(records(n), watch=lambda r: seen.append(r.encoded))
+    encoded_steps = sorted(set(seen))
+    assert encoded_steps[:4] == [0, ENCODE_STEP, 2 * ENCODE_STEP, n] and report.encoded == n
+    assert report.done == n and report.encoded_per_s > 0
+
+
+def test_sorted_encoding_gives_the_same_vectors(col: Collection) -> None:
+    texts = [("word " * (i % 13 + 1)) + str(i) for i in range(600)]
+    np.testing.assert_array_equal(col.encode(texts), col.encode(texts, progress=lambda n: None))
+
+
+def test_tsv_and_csv_with_a_byte_order_mark(col: Collection, tmp_path: Path) -> None:
+    tsv = tmp_path / "rows.tsv"
+    tsv.write_text("id\ttext\tlang\nt1\thello there\ten\n", encoding="utf-8")
+    bom = tmp_path / "excel.csv"
+    bom.write_text("id,text,lang\nc1,saved by a spreadsheet,de\n", encoding="utf-8-sig")
+    jsonl = tmp_path / "bom.jsonl"
+    jsonl.write_text('{"id": "j1", "text": "json with a mark"}\n', encoding="utf-8-sig")
+    for path in (tsv, bom, jsonl):
+        report = col.ingest(path)
+        assert (report.written, report.failed) == (1, 0), report.failures
+    assert [r.metadata for r in col.get(["t1", "c1", "j1"])] == [{"lang": "en"}, {"lang": "de"}, {}]
 
 
 def test_derived_ids_when_no_id_field(col: Collection) -> None:
@@ -245,7 +343,7 @@ def test_source_that_is_not_records_is_refused(col: Collection, source: Any) -> 
 def test_vectors_given_upstream_are_stored_not_encoded(
     counted: tuple[Collection, CountingEncoder],
 ) -> None:
-    from vecstore.ingest import to_encode
+    from vecstore.jobs.ingest import to_encode
 
     col, enc = counted
     rows = list(records(30))
@@ -265,8 +363,8 @@ def test_vectors_given_upstream_are_stored_not_encoded(
 
 
 def test_task_reports_merge_and_travel_as_plain_values() -> None:
-    from vecstore.ingest import Failure, IngestReport
-    from vecstore.integrations.partitions import merge, report_from_dict, windows
+    from vecstore.jobs.report import Failure, IngestReport, merge, report_from_dict
+    from vecstore.jobs.sources import windows
 
     a = IngestReport(read=3, written=2, failed=1, failures=[Failure("record 1", "bad")])
     b = IngestReport(read=4, unchanged=4)

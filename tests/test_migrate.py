@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import make_collection
 from vecstore import Collection, HashEncoder, IncompatibleCollection, load_settings
 from vecstore.cli import main
-from vecstore.migrate import migrate
+from vecstore.jobs.migrate import migrate
 
 pytest.importorskip("qdrant_client", reason="qdrant-client is not installed (vecstore[qdrant])")
 

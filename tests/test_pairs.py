@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import make_collection
 from vecstore import Collection, InvalidInput, Pair
-from vecstore.pairs import top_pairs
+from vecstore.jobs.pairs import top_pairs
 
 
 def brute_force(matrix: np.ndarray[Any, Any]) -> list[tuple[int, int, float]]:
@@ -90,7 +90,7 @@ class NoMatrix:
 def col(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Collection]:
     c = make_collection(tmp_path)
     if request.param == "scan":
-        c.store = NoMatrix(c.store)  # type: ignore[assignment]
+        c = Collection("test", backend=NoMatrix(c.store), encoder=c.encoder)  # type: ignore[arg-type]
         assert c.matrix_source() is None
     yield c
     c.close()

@@ -26,7 +26,7 @@ from vecstore.errors import (
     StoreLocked,
     VecstoreError,
 )
-from vecstore.ingest import IngestReport
+from vecstore.jobs.report import IngestReport
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord
 
 if TYPE_CHECKING:

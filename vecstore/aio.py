@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from vecstore.pools import LazyPool
 
@@ -25,6 +25,7 @@ ASYNC_THREADS = 16
 
 P = ParamSpec("P")
 R = TypeVar("R")
+S = TypeVar("S")
 
 _pool = LazyPool(ASYNC_THREADS, "vecstore-async")
 
@@ -33,3 +34,24 @@ async def in_thread(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
     """Await ``fn(*args, **kwargs)`` run on vecstore's thread pool."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(_pool.get(), functools.partial(fn, *args, **kwargs))
+
+
+def twin(
+    method: Callable[Concatenate[S, P], R],
+) -> Callable[Concatenate[S, P], Coroutine[Any, Any, R]]:
+    """The asyncio twin of a sync method: the same arguments, the same result, on the pool.
+
+    Generated, not written: ``aupsert = twin(upsert)`` cannot drift from ``upsert``. The twin
+    calls the method by name, so a subclass's override is the one run.
+    """
+    name = method.__name__
+
+    async def call(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        bound: Callable[P, R] = getattr(self, name)
+        return await in_thread(bound, *args, **kwargs)
+
+    owner = method.__qualname__.rpartition(".")[0]
+    call.__name__ = f"a{name}"
+    call.__qualname__ = f"{owner}.a{name}" if owner else f"a{name}"
+    call.__doc__ = f":meth:`{name}` for asyncio code (run on vecstore's thread pool)."
+    return call

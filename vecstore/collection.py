@@ -1,27 +1,32 @@
 """Collection: validate, encode, batch, then hand raw vectors to a backend.
 
 No backend-specific code lives here; everything a backend receives is already checked
-(see :mod:`vecstore.validation` and :mod:`vecstore.metadata`), so a bad record fails the whole
-call before anything is written.
+(:mod:`vecstore.batches`, :mod:`vecstore.validation`, :mod:`vecstore.metadata`), so a bad record
+fails the whole call before anything is written. Jobs (ingest, pairs, migrate, upgrade) live
+above this facade in :mod:`vecstore.jobs`, working through the one retrying backend handle
+(:attr:`Collection.backend`).
+
+The model is loaded by the first text to encode, never to open: the stored model name and
+dimension are checked against the model's own configuration files.
 
 Sharing: every public method may be called from many threads at once. A Collection holds no
 mutable state of its own after construction; each backend makes its own calls thread-safe
 (see :mod:`vecstore.adapters.numpy` and :mod:`vecstore.adapters.network`), and encoders
-serialise what their model needs. The ``a``-prefixed methods give the same calls to asyncio
-code (see :mod:`vecstore.aio`).
+serialise what their model needs. The ``a``-prefixed twins, generated from the sync methods,
+give the same calls to asyncio code (see :mod:`vecstore.aio`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vecstore import filters, validation
-from vecstore.adapters.base import Backend, MatrixSource, Upgradable, create_backend
-from vecstore.aio import in_thread
+from vecstore import batches, filters, validation
+from vecstore.adapters.base import Backend, MatrixSource, create_backend
+from vecstore.aio import in_thread, twin
 from vecstore.encoders import (
     Encoder,
     checked_vectors,
@@ -30,18 +35,24 @@ from vecstore.encoders import (
     encoder_from_name,
 )
 from vecstore.errors import FilterError, InvalidInput, InvalidName, StoreError
-from vecstore.hashing import HASH_KEY, content_hash, public_hit, public_record
-from vecstore.metadata import MetadataPolicy, check_policy, normalize_metadata
+from vecstore.hashing import public_hit, public_record
+from vecstore.metadata import MetadataPolicy, check_policy
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
 from vecstore.retry import RetryingBackend, RetryPolicy
 
 if TYPE_CHECKING:
     from vecstore.config import Settings
-    from vecstore.ingest import IdField, IngestReport, Progress
-    from vecstore.pairs import TileProgress
+    from vecstore.jobs.base import BatchDone
+    from vecstore.jobs.fields import FieldMap, IdField
+    from vecstore.jobs.pairs import TileProgress
+    from vecstore.jobs.report import IngestReport
+    from vecstore.jobs.writer import Progress, Watch
 
 ENCODE_WINDOW = 8192
 """Texts given to one ``encode()`` call: large, so the model's length sort keeps batches tight."""
+ENCODE_STEP = 256
+"""Texts per ``encode()`` call when progress is reported per batch (in length order)."""
+SCAN_BATCH = 1000
 
 
 class Collection:
@@ -49,7 +60,7 @@ class Collection:
 
     The backend and encoder are objects or names; what is not given comes from ``settings``
     (default: :func:`vecstore.config.load_settings`). Opening checks the stored model and
-    dimension and refuses a mismatch.
+    dimension and refuses a mismatch, without loading the model.
     """
 
     def __init__(
@@ -87,9 +98,7 @@ class Collection:
             else create_backend(self.backend_name, name, settings)
         )
         policy = RetryPolicy(settings.retry.attempts, settings.retry.deadline_s)
-        self.store: Backend = inner
-        """The backend itself, for its optional abilities (:class:`MatrixSource`)."""
-        self._backend: Backend = RetryingBackend(inner, policy)
+        self._backend = RetryingBackend(inner, policy)
         self._closed = False
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
         try:
@@ -129,80 +138,9 @@ class Collection:
         vectors: Any = None,
         metadata_policy: MetadataPolicy | None = None,
     ) -> RecordBatch:
-        """Validate and encode records into a batch, writing nothing."""
-        if texts is None and vectors is None:
-            raise InvalidInput("give texts, vectors, or both", field="texts")
+        """Validate and encode records into a batch, writing nothing (:mod:`vecstore.batches`)."""
         policy = check_policy(metadata_policy or self.metadata_policy)
-        text_list = None if texts is None else validation.as_list(texts, "texts")
-        id_list = None if ids is None else validation.as_list(ids, "ids")
-        meta_list = None if metadata is None else validation.as_list(metadata, "metadata")
-        n = len(text_list) if text_list is not None else validation.row_count(vectors)
-        validation.check_length(id_list, n, "ids")
-        validation.check_length(meta_list, n, "metadata")
-        if n == 0:  # nothing to do, whatever shape the empty input had
-            return RecordBatch([], np.empty((0, self.info.dimension), np.float32), [], [])
-        if id_list is not None:
-            id_list = validation.check_ids(id_list, allow_missing=True)
-        if text_list is not None:
-            text_list = [
-                validation.check_text(t, validation.label(i, id_list))
-                for i, t in enumerate(text_list)
-            ]
-        metas = [
-            normalize_metadata(
-                meta_list[i] if meta_list is not None else None,
-                validation.label(i, id_list),
-                policy,
-            )
-            for i in range(n)
-        ]
-        if vectors is not None:
-            if validation.row_count(vectors) != n:
-                raise InvalidInput(
-                    f"{validation.row_count(vectors)} vectors given for {n} texts", field="vectors"
-                )
-            matrix = validation.check_vectors(vectors, self.info.dimension, id_list)
-        else:
-            assert text_list is not None
-            matrix = self.encode(text_list)
-        if id_list is None or None in id_list:
-            given = id_list or [None] * n
-            id_list = validation.check_ids(
-                [
-                    rid
-                    if rid is not None
-                    else validation.derived_id(text_list[i] if text_list else None, matrix[i])
-                    for i, rid in enumerate(given)
-                ]
-            )
-        stored_texts: list[str | None] = list(text_list) if text_list else [None] * n
-        for i, meta in enumerate(metas):
-            meta[HASH_KEY] = content_hash(
-                self.info.model, stored_texts[i], meta, None if text_list else matrix[i]
-            )
-        return RecordBatch(id_list, matrix, stored_texts, metas)
-
-    def encode(self, texts: Sequence[str]) -> Vectors:
-        """Encode texts to store (the encoder's document side), in large windows, checked."""
-        if not texts:
-            return np.empty((0, self.info.dimension), np.float32)
-        parts = [
-            checked_vectors(
-                self.encoder,
-                encode_documents(self.encoder, texts[i : i + ENCODE_WINDOW]),
-                len(texts[i : i + ENCODE_WINDOW]),
-                self.info.dimension,
-            )
-            for i in range(0, len(texts), ENCODE_WINDOW)
-        ]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-    def encode_query(self, text: str) -> Vectors:
-        """The (1, dimension) vector of a query text (the encoder's query side), checked."""
-        query = validation.check_text(text, "query")
-        return checked_vectors(
-            self.encoder, encode_queries(self.encoder, [query]), 1, self.info.dimension
-        )
+        return batches.prepare(self.info, self.encode, texts, ids, metadata, vectors, policy)
 
     def write(self, batch: RecordBatch) -> None:
         """Write a prepared batch in one backend call.
@@ -212,6 +150,32 @@ class Collection:
         """
         if len(batch):
             self.backend.upsert(batch)
+
+    def update_metadata(
+        self,
+        ids: Sequence[str],
+        metadata: Sequence[Mapping[str, Any] | None],
+        *,
+        metadata_policy: MetadataPolicy | None = None,
+    ) -> list[str]:
+        """Replace the metadata of existing records; their vectors and texts stay as they are.
+
+        Nothing is encoded. Validated whole (lengths, duplicate ids, every value), then written
+        all or nothing; unknown ids are left out, never created. Returns the ids updated, in
+        the order given.
+        """
+        policy = check_policy(metadata_policy or self.metadata_policy)
+        id_list, metas = batches.check_updates(ids, metadata, policy)
+        backend = self.backend
+        if not id_list:
+            return []
+        held = {r.id: r for r in backend.get(id_list)}
+        found = [i for i, rid in enumerate(id_list) if rid in held]
+        if not found:
+            return []
+        stamped = [batches.restamp(held[id_list[i]], metas[i], self.info.model) for i in found]
+        done = set(backend.update_metadata([id_list[i] for i in found], stamped))
+        return [rid for rid in id_list if rid in done]
 
     def clear(self) -> None:
         """Delete every record, keeping the collection (its model, dimension, settings)."""
@@ -227,6 +191,42 @@ class Collection:
         id_list = None if ids is None else self._ids(ids)
         self.backend.delete(id_list, node)
 
+    # -- encoding ------------------------------------------------------------------------------
+
+    def encode(self, texts: Sequence[str], *, progress: BatchDone | None = None) -> Vectors:
+        """Encode texts to store (the encoder's document side), checked.
+
+        Without ``progress``, in large windows (the model sorts each by length). With it, in
+        length order, :data:`ENCODE_STEP` texts per call, ``progress(n)`` after each.
+        """
+        if not texts:
+            return np.empty((0, self.info.dimension), np.float32)
+        if progress is None:
+            parts = [
+                self._encoded(texts[i : i + ENCODE_WINDOW])
+                for i in range(0, len(texts), ENCODE_WINDOW)
+            ]
+            return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.empty((len(texts), self.info.dimension), np.float32)
+        for start in range(0, len(order), ENCODE_STEP):
+            rows = order[start : start + ENCODE_STEP]
+            out[rows] = self._encoded([texts[i] for i in rows])
+            progress(len(rows))
+        return out
+
+    def _encoded(self, texts: Sequence[str]) -> Vectors:
+        return checked_vectors(
+            self.encoder, encode_documents(self.encoder, texts), len(texts), self.info.dimension
+        )
+
+    def encode_query(self, text: str) -> Vectors:
+        """The (1, dimension) vector of a query text (the encoder's query side), checked."""
+        query = validation.check_text(text, "query")
+        return checked_vectors(
+            self.encoder, encode_queries(self.encoder, [query]), 1, self.info.dimension
+        )
+
     # -- reading -------------------------------------------------------------------------------
 
     def query(
@@ -240,7 +240,8 @@ class Collection:
         """The ``top_k`` records most similar to a text or a vector, best first.
 
         ``top_k=0`` asks for nothing and gets ``[]``. ``with_vectors``: each hit carries its unit
-        vector, read in the same round trip (for MMR and re-ranking).
+        vector, read in the same round trip (for MMR and re-ranking). A vector query never
+        loads the model.
         """
         k = validation.check_top_k(top_k)
         node = self._filter(where)
@@ -258,7 +259,7 @@ class Collection:
         if with_vectors:
             found = self.backend.query(vector, k, node, with_vectors=True)
         else:
-            found = self.backend.query(vector, k, node)  # third-party backends: no new keyword
+            found = self.backend.query(vector, k, node)
         return [public_hit(h) for h in found[0]]
 
     def get(self, ids: Sequence[str] | str, *, with_vectors: bool = False) -> list[StoredRecord]:
@@ -269,6 +270,39 @@ class Collection:
         """How many records (match ``where``)."""
         return self.backend.count(self._filter(where))
 
+    def scan(
+        self,
+        where: filters.Where = None,
+        *,
+        batch_size: int = SCAN_BATCH,
+        with_vectors: bool = False,
+    ) -> Iterator[list[StoredRecord]]:
+        """Every record ``where`` selects (all without it), in batches; the store filters.
+
+        One pass over the store, with no resume token: an interrupted scan is run again.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidInput(
+                f"batch_size must be an int >= 1, got {batch_size!r}", field="batch_size"
+            )
+        node = self._filter(where)
+        for batch in self.backend.scan(batch_size, with_vectors, node):
+            yield [public_record(r) for r in batch]
+
+    def describe(self) -> dict[str, Any]:
+        """Backend, model, dimension, count and where the data lives."""
+        return {
+            "collection": self.name,
+            "backend": self.backend_name,
+            "model": self.info.model,
+            "dimension": self.info.dimension,
+            "metric": self.info.metric,
+            "count": self.count(),
+            **self.backend.describe(),
+        }
+
+    # -- jobs (vecstore.jobs), over this facade -----------------------------------------------
+
     def ingest(
         self,
         source: Iterable[dict[str, Any]] | str | Path,
@@ -276,30 +310,37 @@ class Collection:
         id_field: IdField = "id",
         text_field: str = "text",
         metadata_fields: Sequence[str] | None = None,
+        vector_field: str | None = None,
+        fields: FieldMap | None = None,
         progress: Progress | None = None,
+        watch: Watch | None = None,
         dead_letter: str | Path | None = None,
         dry_run: bool = False,
         source_tag: str | None = None,
         sync: bool = False,
         window: int | None = None,
-        vector_field: str | None = None,
     ) -> IngestReport:
-        """Stream dicts or a JSONL/CSV file into the collection; see :mod:`vecstore.ingest`."""
-        from vecstore.ingest import ingest
+        """Stream dicts or a JSONL/CSV/TSV/Parquet file into the collection.
 
+        ``fields`` (a :class:`~vecstore.jobs.fields.FieldMap`) replaces the four field
+        keywords. See :mod:`vecstore.jobs.ingest`.
+        """
+        from vecstore.jobs.fields import FieldMap
+        from vecstore.jobs.ingest import INGEST_WINDOW, ingest
+
+        if fields is None:
+            fields = FieldMap.of(id_field, text_field, metadata_fields, vector_field)
         return ingest(
             self,
             source,
-            id_field=id_field,
-            text_field=text_field,
-            metadata_fields=metadata_fields,
+            fields,
             progress=progress,
+            watch=watch,
             dead_letter=dead_letter,
             dry_run=dry_run,
             source_tag=source_tag,
             sync=sync,
-            vector_field=vector_field,
-            **({"window": window} if window else {}),
+            window=INGEST_WINDOW if window is None else window,
         )
 
     def similar_pairs(
@@ -314,10 +355,10 @@ class Collection:
 
         ``top`` pairs (default 10 when no threshold is given); with ``threshold``, every pair
         scoring at or above it (the best ``top`` of those when both are given). ``where``
-        restricts both sides of each pair. Exact, and memory-bounded: see :mod:`vecstore.pairs`.
-        Fewer than two records give an empty list.
+        restricts both sides of each pair. Exact, and memory-bounded: see
+        :mod:`vecstore.jobs.pairs`. Fewer than two records give an empty list.
         """
-        from vecstore.pairs import similar_pairs
+        from vecstore.jobs.pairs import similar_pairs
 
         return similar_pairs(self, top, threshold, self._filter(where), progress)
 
@@ -334,35 +375,18 @@ class Collection:
         c score below the threshold. Records with no partner are in no group; keep the first id
         of each group to deduplicate.
         """
-        from vecstore.pairs import near_duplicates
+        from vecstore.jobs.pairs import near_duplicates
 
         return near_duplicates(self, threshold, self._filter(where), progress)
 
     def upgrade(self, *, batch_size: int = 1000) -> int:
         """Bring the stored records to the form this vecstore writes; return how many changed.
 
-        Collections written before filter facts existed (Chroma, Pinecone) keep their exact
-        answers by slower routes; this writes the facts in place, without re-encoding, in
-        batches of ``batch_size``. Resumable: run it again after an interruption. Other stores
-        have nothing to upgrade (0).
+        See :func:`vecstore.jobs.upgrade.upgrade`: resumable, retried, nothing re-encoded.
         """
-        self._check_open()
-        if batch_size < 1:
-            raise InvalidInput(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
-        store = self.store
-        return store.upgrade(batch_size) if isinstance(store, Upgradable) else 0
+        from vecstore.jobs.upgrade import upgrade
 
-    def describe(self) -> dict[str, Any]:
-        """Backend, model, dimension, count and where the data lives."""
-        return {
-            "collection": self.name,
-            "backend": self.backend_name,
-            "model": self.info.model,
-            "dimension": self.info.dimension,
-            "metric": self.info.metric,
-            "count": self.count(),
-            **self.backend.describe(),
-        }
+        return upgrade(self, batch_size)
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -375,7 +399,7 @@ class Collection:
 
     def _filter(self, where: filters.Where) -> filters.Filter | None:
         node = filters.parse(where)
-        refused = filters.operators(node) - self.backend.capabilities.filter_ops
+        refused = filters.operators(node) - self._backend.capabilities.filter_ops
         if refused:
             raise FilterError(
                 f"the {self.backend_name} backend cannot evaluate {', '.join(sorted(refused))} "
@@ -384,10 +408,15 @@ class Collection:
         return node
 
     @property
-    def backend(self) -> Backend:
-        """The backend, with the store-layer retry; a closed collection refuses every call."""
+    def backend(self) -> RetryingBackend:
+        """The backend, every call retried on transient errors; a closed collection refuses."""
         self._check_open()
         return self._backend
+
+    @property
+    def store(self) -> Backend:
+        """The backend itself, without retries: for tests and store-specific inspection."""
+        return self._backend.inner
 
     def _check_open(self) -> None:
         if self._closed:
@@ -395,8 +424,7 @@ class Collection:
 
     def matrix_source(self) -> MatrixSource | None:
         """The backend, when it can hand over its vectors as one matrix (else None)."""
-        self._check_open()
-        return self.store if isinstance(self.store, MatrixSource) else None
+        return self.backend.matrix_source()
 
     def close(self) -> None:
         """Release the backend's files, locks and connections (a second close does nothing)."""
@@ -410,62 +438,22 @@ class Collection:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- asyncio: the same calls, run on vecstore's thread pool --------------------------------
+    # -- asyncio: the same calls, generated from the sync ones ---------------------------------
 
-    async def aupsert(
-        self,
-        texts: Sequence[str] | None = None,
-        ids: Sequence[str | None] | None = None,
-        metadata: Sequence[Mapping[str, Any] | None] | None = None,
-        *,
-        vectors: Any = None,
-        metadata_policy: MetadataPolicy | None = None,
-    ) -> list[str]:
-        """:meth:`upsert` for asyncio code."""
-        return await in_thread(
-            self.upsert, texts, ids, metadata, vectors=vectors, metadata_policy=metadata_policy
-        )
-
-    async def aquery(
-        self,
-        query: str | Any,
-        top_k: int = 10,
-        *,
-        where: filters.Where = None,
-        with_vectors: bool = False,
-    ) -> list[Hit]:
-        """:meth:`query` for asyncio code."""
-        return await in_thread(self.query, query, top_k, where=where, with_vectors=with_vectors)
-
-    async def aget(
-        self, ids: Sequence[str] | str, *, with_vectors: bool = False
-    ) -> list[StoredRecord]:
-        """:meth:`get` for asyncio code."""
-        return await in_thread(self.get, ids, with_vectors=with_vectors)
-
-    async def adelete(
-        self, ids: Sequence[str] | str | None = None, *, where: filters.Where = None
-    ) -> None:
-        """:meth:`delete` for asyncio code."""
-        await in_thread(self.delete, ids, where=where)
-
-    async def aclear(self) -> None:
-        """:meth:`clear` for asyncio code."""
-        await in_thread(self.clear)
-
-    async def acount(self, where: filters.Where = None) -> int:
-        """:meth:`count` for asyncio code."""
-        return await in_thread(self.count, where)
-
-    async def aclose(self) -> None:
-        """:meth:`close` for asyncio code."""
-        await in_thread(self.close)
+    aupsert = twin(upsert)
+    aupdate_metadata = twin(update_metadata)
+    aquery = twin(query)
+    aget = twin(get)
+    adelete = twin(delete)
+    aclear = twin(clear)
+    acount = twin(count)
+    aclose = twin(close)
 
     async def __aenter__(self) -> Collection:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        await in_thread(self.close)
 
     def __repr__(self) -> str:
         return (

@@ -22,10 +22,10 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from vecstore.encoders import DEFAULT_MODEL
 from vecstore.errors import ConfigError
 from vecstore.hardware import PrecisionSetting
 from vecstore.metadata import MetadataPolicy
+from vecstore.model_files import DEFAULT_MODEL
 
 DEFAULT_COLLECTION = "default"
 DEFAULT_CONFIG_FILE = "vecstore.toml"

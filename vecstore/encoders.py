@@ -37,6 +37,7 @@ from vecstore.hardware import (
     resolve_device,
     resolve_precision,
 )
+from vecstore.model_files import DEFAULT_MODEL, ModelFiles, local_directory, read_model_files
 from vecstore.records import Vectors
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 ENCODE_BATCH_SIZE = 32
 BUNDLED_MODEL_NAMES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2"})
 HASH_PREFIX = "hash:"
@@ -178,6 +178,8 @@ class SentenceTransformerEncoder:
         self._prompt_settings = (query_prompt, document_prompt)
         self._hardware = hardware
         self._model: Any = None
+        self._model_files: ModelFiles | None = None
+        self._files_read = False
         self._resolved: tuple[str, Precision, str, str] = ("", "fp32", "", "")
         self._lock = threading.RLock()  # guards loading, encoding and ``truncated_total``
         self.truncated_total = 0
@@ -195,16 +197,32 @@ class SentenceTransformerEncoder:
     @property
     def query_prompt(self) -> str:
         """The prompt in force before queries ("" for none)."""
-        return self._loaded()[2]
+        return self._prompts_in_force()[0]
 
     @property
     def document_prompt(self) -> str:
         """The prompt in force before documents ("" for none)."""
-        return self._loaded()[3]
+        return self._prompts_in_force()[1]
 
     def _loaded(self) -> tuple[str, Precision, str, str]:
         self._load_once()
         return self._resolved
+
+    def _files(self) -> ModelFiles | None:
+        """The model's identity from its configuration files (read once; None: load it)."""
+        if not self._files_read:
+            with self._lock:
+                if not self._files_read:
+                    directory = local_directory(self._location())
+                    self._model_files = read_model_files(directory) if directory else None
+                    self._files_read = True
+        return self._model_files
+
+    def _prompts_in_force(self) -> tuple[str, str]:
+        files = self._files() if self._model is None else None
+        if files is not None:
+            return self._choose_prompts(files.prompts, files.default_prompt_name)
+        return self._loaded()[2:]
 
     @property
     def model_name(self) -> str:
@@ -213,7 +231,7 @@ class SentenceTransformerEncoder:
 
     @property
     def name(self) -> str:
-        return prompts_name(self._model_name, self.query_prompt, self.document_prompt)
+        return prompts_name(self._model_name, *self._prompts_in_force())
 
     def _location(self) -> str:
         if self._model_name == DEFAULT_MODEL:
@@ -264,14 +282,28 @@ class SentenceTransformerEncoder:
         finally:
             if bar_was_on:
                 hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
-        self._resolved = (device, precision, *self._prompts(model))
+        prompts = self._choose_prompts(
+            dict(getattr(model, "prompts", None) or {}), getattr(model, "default_prompt_name", None)
+        )
+        files = self._files()
+        if files is not None:
+            stated = (
+                files.dimension,
+                self._choose_prompts(files.prompts, files.default_prompt_name),
+            )
+            loaded = (model.get_embedding_dimension(), prompts)
+            if stated[0] is not None and stated != loaded:
+                raise ConfigError(
+                    f"model {location!r}: its files state dimension {stated[0]} and prompts "
+                    f"{stated[1]}, but the loaded model has {loaded[0]} and {loaded[1]}"
+                )
+        self._resolved = (device, precision, *prompts)
         self._model = model
         return model
 
-    def _prompts(self, model: Any) -> tuple[str, str]:
+    def _choose_prompts(self, prompts: dict[str, str], default_name: str | None) -> tuple[str, str]:
         """The query and document prompts in force: the settings', else the model's own."""
-        prompts: dict[str, str] = dict(getattr(model, "prompts", None) or {})
-        default = prompts.get(getattr(model, "default_prompt_name", None) or "", "")
+        default = prompts.get(default_name or "", "")
         query, document = self._prompt_settings
         if query is None:
             query = prompts.get("query", default)
@@ -282,6 +314,9 @@ class SentenceTransformerEncoder:
 
     @property
     def dimension(self) -> int:
+        files = self._files() if self._model is None else None
+        if files is not None and files.dimension is not None:
+            return files.dimension
         return int(self.model.get_embedding_dimension())
 
     def count_truncated(self, texts: Sequence[str], prompt: str = "") -> int:

@@ -1,42 +1,91 @@
-"""Content hashes kept with each record, so re-runs can tell unchanged records apart.
+"""Change detection: what each stored record carries so that a re-run does only what changed.
 
-Each stored record carries ``_vecstore_hash`` in its metadata: a hash of the model id, the
-text and the user metadata (and the vector, when the caller gave vectors without text). The
-reserved key never reaches the user: results are stripped of every ``_vecstore`` key.
+Each record carries two hashes in reserved metadata keys (results never show them):
+
+* ``_vecstore_vhash``: what decides the vector, the model (with its prompts, as recorded in the
+  collection) and the text; for a record stored without text, the vector itself.
+* ``_vecstore_mhash``: the user metadata and the ingest source tag.
+
+A record whose text is unchanged but whose metadata changed is therefore rewritten with its
+stored vector and never encoded again (:func:`change_of`). Records written before the split
+carry one hash of everything (``_vecstore_hash``, :func:`legacy_hash`): they are unchanged when
+it matches, and otherwise compared by their stored text, never re-encoded blindly.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from vecstore.records import Hit, Metadata, StoredRecord, Vectors
-from vecstore.reserved import HASH_KEY, RESERVED_PREFIX, SOURCE_KEY
+from vecstore.reserved import (
+    HASH_KEY,
+    META_HASH_KEY,
+    RESERVED_PREFIX,
+    SOURCE_KEY,
+    VECTOR_HASH_KEY,
+)
 
-__all__ = ["HASH_KEY", "SOURCE_KEY", "content_hash", "public_hit", "public_record", "stored_hash"]
+__all__ = [
+    "HASH_KEY",
+    "META_HASH_KEY",
+    "SOURCE_KEY",
+    "VECTOR_HASH_KEY",
+    "Change",
+    "change_of",
+    "legacy_hash",
+    "metadata_hash",
+    "public_hit",
+    "public_record",
+    "stamp",
+    "user_metadata",
+    "vector_hash",
+]
 
 HASH_BYTES = 16
+Change = Literal["new", "text", "metadata", "unchanged"]
+"""What a source record changes: a new record, its text (encode), its metadata only (rewrite
+with the stored vector), or nothing."""
 
 
-def content_hash(
+def _digest(*parts: bytes) -> str:
+    h = hashlib.blake2b(digest_size=HASH_BYTES)
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def user_metadata(metadata: Metadata) -> Metadata:
+    """``metadata`` without reserved keys."""
+    return {k: v for k, v in metadata.items() if not k.startswith(RESERVED_PREFIX)}
+
+
+def _canonical(metadata: Metadata) -> bytes:
+    return orjson.dumps(user_metadata(metadata), option=orjson.OPT_SORT_KEYS)
+
+
+def vector_hash(model: str, text: str | None, vector: Vectors | None = None) -> str:
+    """Hex digest of what decides a record's vector: the model and the text (else the vector)."""
+    if text is None:
+        assert vector is not None, "a record without text is its vector"
+        return _digest(model.encode(), b"\x00vector", vector.tobytes())
+    return _digest(model.encode(), text.encode())
+
+
+def metadata_hash(metadata: Metadata, tag: str = "") -> str:
+    """Hex digest of the user metadata and the source tag (re-tagging rewrites a record)."""
+    return _digest(_canonical(metadata), tag.encode())
+
+
+def legacy_hash(
     model: str, text: str | None, metadata: Metadata, vector: Vectors | None, tag: str = ""
 ) -> str:
-    """Hex digest of what a record is made of.
-
-    ``metadata`` counts without reserved keys; ``tag`` (the ingest source tag) counts too, so
-    that re-tagging a record rewrites it.
-    """
+    """The one hash records carried before the split (model, text, metadata, tag)."""
     h = hashlib.blake2b(digest_size=HASH_BYTES)
-    user = {k: v for k, v in metadata.items() if not k.startswith(RESERVED_PREFIX)}
-    parts = (
-        model.encode(),
-        (text or "").encode(),
-        orjson.dumps(user, option=orjson.OPT_SORT_KEYS),
-        tag.encode(),
-    )
-    for part in parts:
+    for part in (model.encode(), (text or "").encode(), _canonical(metadata), tag.encode()):
         h.update(len(part).to_bytes(8, "little"))
         h.update(part)
     if vector is not None:
@@ -44,21 +93,39 @@ def content_hash(
     return h.hexdigest()
 
 
-def stored_hash(metadata: Metadata) -> Any:
-    """The hash a stored record carries, or None."""
-    return metadata.get(HASH_KEY)
+def stamp(metadata: Metadata, vhash: str, tag: str = "") -> Metadata:
+    """The metadata to store: the user's keys, both hashes, and the source tag when given."""
+    out: dict[str, Any] = {**user_metadata(metadata), VECTOR_HASH_KEY: vhash}
+    out[META_HASH_KEY] = metadata_hash(metadata, tag)
+    if tag:
+        out[SOURCE_KEY] = tag
+    return out
 
 
-def _public(metadata: Metadata) -> Metadata:
-    return {k: v for k, v in metadata.items() if not k.startswith(RESERVED_PREFIX)}
+def change_of(
+    stored: StoredRecord | None, model: str, text: str, vhash: str, metadata: Metadata, tag: str
+) -> Change:
+    """What storing (``text``, ``metadata``) over ``stored`` would change."""
+    if stored is None:
+        return "new"
+    held = stored.metadata
+    if VECTOR_HASH_KEY in held:
+        if held[VECTOR_HASH_KEY] != vhash:
+            return "text"
+        same = held.get(META_HASH_KEY) == metadata_hash(metadata, tag)
+        return "unchanged" if same else "metadata"
+    # Written before the split: one hash of everything, else compare the stored text.
+    if held.get(HASH_KEY) == legacy_hash(model, text, metadata, None, tag):
+        return "unchanged"
+    return "metadata" if stored.text == text else "text"
 
 
 def public_hit(hit: Hit) -> Hit:
     """The hit as users see it: no reserved metadata keys."""
     # Built directly: dataclasses.replace() costs three times as much, per hit.
-    return Hit(hit.id, hit.score, hit.text, _public(hit.metadata), hit.vector)
+    return Hit(hit.id, hit.score, hit.text, user_metadata(hit.metadata), hit.vector)
 
 
 def public_record(record: StoredRecord) -> StoredRecord:
     """The record as users see it: no reserved metadata keys."""
-    return StoredRecord(record.id, record.text, _public(record.metadata), record.vector)
+    return StoredRecord(record.id, record.text, user_metadata(record.metadata), record.vector)

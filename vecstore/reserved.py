@@ -7,8 +7,12 @@ Every reserved key starts with :data:`RESERVED_PREFIX`; users may not write such
 from __future__ import annotations
 
 RESERVED_PREFIX = "_vecstore"
+VECTOR_HASH_KEY = "_vecstore_vhash"
+"""Hash of what decides a record's vector (model and text): a changed one means encode again."""
+META_HASH_KEY = "_vecstore_mhash"
+"""Hash of a record's user metadata and source tag: a changed one means rewrite, not encode."""
 HASH_KEY = "_vecstore_hash"
-"""Content hash of a record (model, text, metadata): how ingest tells unchanged records."""
+"""The one content hash (model, text, metadata) of records written before the split; read only."""
 SOURCE_KEY = "_vecstore_source"
 """The ingest source tag that wrote a record (sync mode deletes what a source dropped)."""
 ID_KEY = "_vecstore_id"

@@ -23,10 +23,17 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from vecstore.adapters.base import Backend, Capabilities
+from vecstore.adapters.base import (
+    Backend,
+    Capabilities,
+    Catalog,
+    CollectionSummary,
+    MatrixSource,
+    Upgradable,
+)
 from vecstore.errors import VecstoreError
 from vecstore.filters import Filter
-from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord, Vectors
+from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,6 +107,10 @@ class RetryingBackend:
         """See Backend."""
         return self._run(lambda: self.inner.get(ids, with_vectors))
 
+    def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
+        """See Backend."""
+        return self._run(lambda: self.inner.update_metadata(ids, metadata))
+
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
         """See Backend."""
         self._run(lambda: self.inner.delete(ids, where))
@@ -108,13 +119,31 @@ class RetryingBackend:
         """See Backend."""
         return self._run(lambda: self.inner.count(where))
 
-    def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
+    def scan(
+        self, batch_size: int, with_vectors: bool = True, where: Filter | None = None
+    ) -> Iterator[list[StoredRecord]]:
         """See Backend; not retried.
 
         A scan's pages carry no resume token, and restarting it whole would hold every record
         in memory; a failed scan raises and may be run again.
         """
-        return self.inner.scan(batch_size, with_vectors)
+        return self.inner.scan(batch_size, with_vectors, where)
+
+    # -- the optional abilities, through the same handle ---------------------------------------
+
+    def matrix_source(self) -> MatrixSource | None:
+        """The store, when it can hand over its vectors as one matrix (local: nothing to retry)."""
+        return self.inner if isinstance(self.inner, MatrixSource) else None
+
+    def upgrade(self, batch_size: int) -> int:
+        """Bring older records to the current form (resumable, so retried whole); 0: nothing."""
+        inner = self.inner
+        return self._run(lambda: inner.upgrade(batch_size)) if isinstance(inner, Upgradable) else 0
+
+    def collections(self) -> list[CollectionSummary] | None:
+        """Every vecstore collection of the store, or None when the store cannot list them."""
+        inner = self.inner
+        return self._run(inner.collections) if isinstance(inner, Catalog) else None
 
     def describe(self) -> dict[str, Any]:
         """See Backend."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vecstore.errors import ConfigError
 from vecstore.filters import Filter
-from vecstore.records import CollectionInfo, Hit, RecordBatch, StoredRecord, Vectors
+from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
 
 if TYPE_CHECKING:
     from vecstore.config import Settings
@@ -72,14 +72,23 @@ class Backend(Protocol):
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
         """Records with these ids, in the order asked; unknown ids are left out."""
 
+    def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
+        """Replace the whole stored metadata of existing records, keeping vectors and texts.
+
+        ``ids`` are unique; unknown ids are left out (never created). Returns the ids updated,
+        in the order given. Validated by Collection; all or nothing where the store allows.
+        """
+
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
         """Remove records by id or by filter; unknown ids are ignored. Neither: every record."""
 
     def count(self, where: Filter | None = None) -> int:
         """How many records (match the filter)."""
 
-    def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
-        """Every record, in batches."""
+    def scan(
+        self, batch_size: int, with_vectors: bool = True, where: Filter | None = None
+    ) -> Iterator[list[StoredRecord]]:
+        """Every record ``where`` selects (all without it), in batches; filtered by the store."""
 
     def describe(self) -> dict[str, Any]:
         """Where the data lives, for ``vecstore info`` (never a secret)."""
@@ -94,6 +103,24 @@ class MatrixSource(Protocol):
 
     def matrix(self, where: Filter | None = None) -> tuple[list[str], Vectors]:
         """Ids and vectors of the live records ``where`` selects."""
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionSummary:
+    """One collection of a store, as ``vecstore list`` shows it."""
+
+    name: str
+    count: int
+    model: str
+    dimension: int
+
+
+@runtime_checkable
+class Catalog(Protocol):
+    """An optional ability: list the vecstore collections of the whole store."""
+
+    def collections(self) -> list[CollectionSummary]:
+        """Every collection vecstore made in this store (others are left out), by name."""
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from vecstore.adapters.base import Capabilities
+from vecstore.adapters.base import Capabilities, CollectionSummary
 from vecstore.adapters.chroma_filters import ChromaWhere, Inexact, chroma_facts, compile_where
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
@@ -186,7 +186,7 @@ class ChromaBackend(NetworkBackend):
                 col = client.get_collection(self.name, embedding_function=None)
             except self._chroma_errors.NotFoundError as exc:
                 raise CollectionNotFound(
-                    f"Chroma at {self.where} has no collection {self.name!r}"
+                    f"no collection {self.name!r} in the Chroma store at {self.where}"
                 ) from exc
         stored = col.metadata or {}
         space = ((col.configuration or {}).get("hnsw") or {}).get("space")
@@ -204,26 +204,49 @@ class ChromaBackend(NetworkBackend):
         self._facts = stored.get(FORM_META) == FORM
         return info
 
+    def _previous(self, ids: Sequence[str]) -> dict[str, Metadata | None]:
+        """The stored metadata of those of ``ids`` that exist."""
+        old = self.col.get(ids=list(ids), include=["metadatas"])
+        return dict(zip(old["ids"], old["metadatas"], strict=True))
+
+    @staticmethod
+    def _replacing(metadata: Metadata, previous: Metadata | None) -> dict[str, Any]:
+        """What to send so that ``metadata`` (with its facts) replaces ``previous``."""
+        new: dict[str, Any] = dict(metadata)
+        new.update(chroma_facts(new))
+        for key in previous or {}:
+            new.setdefault(key, None)  # Chroma merges: drop what the record lost
+        return new
+
     @writes
     def upsert(self, batch: RecordBatch) -> None:
         for part in chunks(range(len(batch)), self.max_batch):
             rows = list(part)
             ids = [batch.ids[r] for r in rows]
-            old = self.col.get(ids=ids, include=["metadatas"])
-            previous = dict(zip(old["ids"], old["metadatas"], strict=True))
-            metadatas: list[Metadata | None] = []
-            for rid, r in zip(ids, rows, strict=True):
-                new: dict[str, Any] = dict(batch.metadata[r])
-                new.update(chroma_facts(new))
-                for key in previous.get(rid) or {}:
-                    new.setdefault(key, None)  # Chroma merges: drop what the record lost
-                metadatas.append(new)
+            previous = self._previous(ids)
             self.col.upsert(
                 ids=ids,
                 embeddings=batch.vectors[rows],
                 documents=[batch.texts[r] for r in rows],
-                metadatas=metadatas,
+                metadatas=[
+                    self._replacing(batch.metadata[r], previous.get(batch.ids[r])) for r in rows
+                ],
             )
+
+    @writes
+    def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
+        """Chroma's ``update`` of metadata alone (vectors and documents untouched)."""
+        updated: list[str] = []
+        for part in chunks(range(len(ids)), self.max_batch):
+            previous = self._previous([ids[i] for i in part])
+            rows = [i for i in part if ids[i] in previous]
+            if rows:
+                self.col.update(
+                    ids=[ids[i] for i in rows],
+                    metadatas=[self._replacing(metadata[i], previous[ids[i]]) for i in rows],
+                )
+                updated.extend(ids[i] for i in rows)
+        return updated
 
     def _plan(self, where: Filter) -> ChromaWhere | list[str]:
         """How to select ``where``: a native ``where``, or the matching ids.
@@ -348,16 +371,44 @@ class ChromaBackend(NetworkBackend):
             self._facts = True
         return done
 
-    def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
+    def scan(
+        self, batch_size: int, with_vectors: bool = True, where: Filter | None = None
+    ) -> Iterator[list[StoredRecord]]:
         include = ["documents", "metadatas", *(["embeddings"] if with_vectors else [])]
-        total = self.count()
-        for offset in range(0, total, batch_size):
+        with self.errors:
+            plan = self._plan(where) if where is not None else None
+        if isinstance(plan, list):  # the reference route of a collection without facts
+            for part in chunks(plan, batch_size):
+                with self.errors:
+                    page = self.col.get(ids=list(part), include=include)
+                yield self._records(page, with_vectors)
+            return
+        offset = 0
+        while True:
             with self.errors:
-                page = self.col.get(limit=batch_size, offset=offset, include=include)
-            yield self._records(page, with_vectors)
+                page = self.col.get(limit=batch_size, offset=offset, where=plan, include=include)
+            if page["ids"]:
+                yield self._records(page, with_vectors)
+            if len(page["ids"]) < batch_size:
+                return
+            offset += batch_size
 
     def describe(self) -> dict[str, Any]:
         return {"chroma": self.where}
+
+    @reads
+    def collections(self) -> list[CollectionSummary]:
+        client = self.connect(self._make_client)
+        out = []
+        for col in client.list_collections():
+            meta = col.metadata or {}
+            if "vecstore_model" not in meta:
+                continue  # not made by vecstore
+            dimension = int(meta.get("vecstore_dimension") or 0)
+            out.append(
+                CollectionSummary(col.name, int(col.count()), meta["vecstore_model"], dimension)
+            )
+        return sorted(out, key=lambda c: c.name)
 
     def close(self) -> None:
         self._collection = None

@@ -37,7 +37,7 @@ import numpy.typing as npt
 from filelock import FileLock, Timeout
 
 from vecstore.adapters import numpy_files as files
-from vecstore.adapters.base import Capabilities
+from vecstore.adapters.base import Capabilities, CollectionSummary
 from vecstore.adapters.columns import ColumnIndex
 from vecstore.adapters.common import check_compatible
 from vecstore.errors import (
@@ -119,7 +119,7 @@ class NumpyBackend:
             lock_timeout_s = (
                 settings.numpy.lock_timeout_s if settings is not None else DEFAULT_LOCK_TIMEOUT_S
             )
-        self.directory = Path(path) / collection
+        self.directory = Path(path).absolute() / collection
         self.lock_timeout_s = lock_timeout_s
         self._info: CollectionInfo | None = None
         self._state = _EMPTY
@@ -306,6 +306,33 @@ class NumpyBackend:
                     dead.setdefault(s, []).extend(rows)
         return dead
 
+    def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
+        updated: list[str] = []
+
+        def change(state: _State) -> Manifest | None:
+            rows = [(i, state.index[rid]) for i, rid in enumerate(ids) if rid in state.index]
+            updated[:] = [ids[i] for i, _ in rows]
+            if not rows or state.manifest is None:
+                return None
+            dead: dict[int, list[int]] = {}
+            for _, (s, r) in rows:
+                dead.setdefault(s, []).append(r)
+            manifest = self._with_dead(state.manifest, dead)
+            data = files.SegmentData(
+                np.stack([state.segments[s].data.vectors[r] for _, (s, r) in rows]),
+                [ids[i] for i, _ in rows],
+                [state.segments[s].data.texts[r] for _, (s, r) in rows],
+                [dict(metadata[i]) for i, _ in rows],
+            )
+            name = self._next_name(manifest)
+            entry = files.write_segment(self.directory, name, data)
+            manifest["segments"] = [*manifest["segments"], entry]
+            return manifest
+
+        if any(rid in self._current().index for rid in ids):
+            self._write(change)
+        return updated
+
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
         if not self._dead_rows(self._current(), ids, where):
             return  # nothing to delete: no lock taken, nothing written
@@ -366,7 +393,10 @@ class NumpyBackend:
         state = self._current()
         if state.manifest is None:
             if not create:
-                raise CollectionNotFound(f"no collection at {self.directory}")
+                raise CollectionNotFound(
+                    f"no collection {self.directory.name!r} in the NumPy store at "
+                    f"{self.directory.parent} (nothing at {self.directory})"
+                )
             return info  # created by the first write
         stored = state.manifest["info"]
         return CollectionInfo(info.name, stored["model"], int(stored["dimension"]))
@@ -425,10 +455,14 @@ class NumpyBackend:
             return len(state.index)
         return sum(int(m.sum()) for m in self._masks(state, where) if m is not None)
 
-    def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
+    def scan(
+        self, batch_size: int, with_vectors: bool = True, where: Filter | None = None
+    ) -> Iterator[list[StoredRecord]]:
         state = self._current()  # one snapshot for the whole scan
-        for s, seg in enumerate(state.segments):
-            rows = np.flatnonzero(seg.alive).tolist()
+        for s, (seg, mask) in enumerate(
+            zip(state.segments, self._masks(state, where), strict=True)
+        ):
+            rows = np.flatnonzero(seg.alive if mask is None else mask).tolist()
             for start in range(0, len(rows), batch_size):
                 yield [
                     self._record(state, s, r, with_vectors)
@@ -458,6 +492,22 @@ class NumpyBackend:
 
     def describe(self) -> dict[str, Any]:
         return {"path": str(self.directory), "segments": len(self._current().segments)}
+
+    def collections(self) -> list[CollectionSummary]:
+        """The collections beside this one: directories of the store holding a manifest.
+
+        Counted from the manifests alone (rows less dead rows): no segment is read.
+        """
+        out = []
+        root = self.directory.parent
+        for manifest_path in sorted(root.glob(f"*/{files.MANIFEST}")):
+            manifest, _ = files.read_manifest(manifest_path.parent)
+            info = manifest["info"]
+            live = sum(int(e["rows"]) - len(e["dead"]) for e in manifest["segments"])
+            out.append(
+                CollectionSummary(manifest_path.parent.name, live, info["model"], info["dimension"])
+            )
+        return out
 
     def close(self) -> None:
         # No lock outlives a write; drop the memory maps of this process.

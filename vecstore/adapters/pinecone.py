@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from vecstore.adapters.base import Capabilities
+from vecstore.adapters.base import Capabilities, CollectionSummary
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
     check_compatible,
@@ -246,19 +246,41 @@ class PineconeBackend(NetworkBackend):
         return out
 
     def _fetch(self, ids: Sequence[str], with_vectors: bool) -> list[StoredRecord]:
-        out = []
+        out: list[StoredRecord] = []
         for part in chunks(list(ids), MAX_IDS_PER_REQUEST):
             with self.errors:
                 response = self.client.fetch(ids=list(part), namespace=self.namespace)
-            for vector in response.vectors.values():
-                rid, text, meta = _public(vector.metadata)
-                values = np.asarray(vector.values, dtype=np.float32) if with_vectors else None
-                out.append(StoredRecord(str(rid), text, meta, values))
+            out.extend(self._stored(v, with_vectors) for v in response.vectors.values())
         return out
+
+    @staticmethod
+    def _stored(vector: Any, with_vectors: bool) -> StoredRecord:
+        rid, text, meta = _public(vector.metadata)
+        values = np.asarray(vector.values, dtype=np.float32) if with_vectors else None
+        return StoredRecord(str(rid), text, meta, values)
 
     @reads
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
         return ordered(ids, self._fetch([pinecone_id(i) for i in dict.fromkeys(ids)], with_vectors))
+
+    @writes
+    def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
+        """The stored values fetched and upserted back with the new metadata, 1,000 at a time.
+
+        Not Pinecone's ``update``: it takes one id per request and merges metadata, so it cannot
+        drop a key the record no longer has; a fetch and an upsert per 1,000 records replace
+        exactly and cost two requests. Every record is checked before the first write.
+        """
+        wanted = dict(zip(ids, metadata, strict=True))
+        found = self._fetch([pinecone_id(i) for i in ids], with_vectors=True)
+        vectors = [
+            self._vector(r.id, r.vector.tolist(), r.text, wanted[r.id])
+            for r in ordered(ids, found)
+            if r.vector is not None
+        ]
+        for part in chunks(vectors, MAX_VECTORS_PER_REQUEST):
+            send_halving(self._send, part)
+        return [v["metadata"][ID_KEY] for v in vectors]
 
     @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
@@ -325,7 +347,19 @@ class PineconeBackend(NetworkBackend):
         self._facts = True
         return done
 
-    def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
+    def scan(
+        self, batch_size: int, with_vectors: bool = True, where: Filter | None = None
+    ) -> Iterator[list[StoredRecord]]:
+        if where is not None:  # the server selects: pages of fetch_by_metadata
+            flt = compile_filter(where, facts=self._facts)
+            assert flt is not None
+            token = None
+            while True:
+                found, token = self._fetch_page(flt, min(batch_size, FETCH_PAGE), token)
+                if found:
+                    yield [self._stored(v, with_vectors) for v in found.values()]
+                if token is None:
+                    return
         pending: list[str] = []
         for ids in self._ids():
             pending.extend(ids)
@@ -337,6 +371,25 @@ class PineconeBackend(NetworkBackend):
 
     def describe(self) -> dict[str, Any]:
         return {"pinecone": self.host, "namespace": self.namespace}
+
+    @reads
+    def collections(self) -> list[CollectionSummary]:
+        """The index's namespaces holding vecstore records (the model read from one record)."""
+        index = self.connect(self._make_client)
+        stats = index.describe_index_stats()
+        out: list[CollectionSummary] = []
+        for namespace, summary in sorted(stats.namespaces.items()):
+            page = index.list_paginated(namespace=namespace, limit=1)
+            if not page.vectors:
+                continue
+            fetched = index.fetch(ids=[page.vectors[0].id], namespace=namespace)
+            first = next(iter(fetched.vectors.values()), None)
+            model = (first.metadata or {}).get(MODEL_KEY) if first is not None else None
+            if model is None:
+                continue  # not written by vecstore
+            count = int(summary.vector_count)
+            out.append(CollectionSummary(namespace, count, str(model), int(stats.dimension or 0)))
+        return out
 
     def close(self) -> None:
         self.close_client(lambda index: getattr(index, "close", lambda: None)())

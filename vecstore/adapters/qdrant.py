@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from vecstore.adapters.base import Capabilities
+from vecstore.adapters.base import Capabilities, CollectionSummary
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
     check_compatible,
@@ -38,7 +38,15 @@ from vecstore.adapters.qdrant_filters import compile_filter
 from vecstore.adapters.translate import StoreErrors
 from vecstore.errors import CollectionNotFound, InvalidName
 from vecstore.filters import Filter
-from vecstore.records import CollectionInfo, Hit, Metric, RecordBatch, StoredRecord, Vectors
+from vecstore.records import (
+    CollectionInfo,
+    Hit,
+    Metadata,
+    Metric,
+    RecordBatch,
+    StoredRecord,
+    Vectors,
+)
 from vecstore.reserved import ID_KEY, TEXT_KEY
 
 if TYPE_CHECKING:
@@ -111,7 +119,9 @@ class QdrantBackend(NetworkBackend):
         models = self.models
         if not client.collection_exists(self.name):
             if not create:
-                raise CollectionNotFound(f"Qdrant at {self.where} has no collection {self.name!r}")
+                raise CollectionNotFound(
+                    f"no collection {self.name!r} in the Qdrant store at {self.where}"
+                )
             client.create_collection(
                 self.name,
                 vectors_config=models.VectorParams(
@@ -212,6 +222,25 @@ class QdrantBackend(NetworkBackend):
         return ordered(ids, records)
 
     @writes
+    def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
+        """Payload overwrite (keeping the original id and the text), one request per batch."""
+        held = {r.id: r for r in self.get(ids)}
+        models = self.models
+        operations = [
+            models.OverwritePayloadOperation(
+                overwrite_payload=models.SetPayload(
+                    payload={**meta, ID_KEY: rid, TEXT_KEY: held[rid].text},
+                    points=[uuid_id(rid)],
+                )
+            )
+            for rid, meta in zip(ids, metadata, strict=True)
+            if rid in held
+        ]
+        for part in chunks(operations, UPSERT_BATCH):
+            self.client.batch_update_points(self.name, update_operations=list(part), wait=True)
+        return [rid for rid in ids if rid in held]
+
+    @writes
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
         if ids is None and where is None:  # everything: an empty filter matches every point
             selector = self.models.FilterSelector(filter=self.models.Filter())
@@ -229,12 +258,16 @@ class QdrantBackend(NetworkBackend):
         flt = compile_filter(self.models, where)
         return int(self.client.count(self.name, count_filter=flt, exact=True).count)
 
-    def scan(self, batch_size: int, with_vectors: bool = True) -> Iterator[list[StoredRecord]]:
+    def scan(
+        self, batch_size: int, with_vectors: bool = True, where: Filter | None = None
+    ) -> Iterator[list[StoredRecord]]:
+        flt = compile_filter(self.models, where)
         offset = None
         while True:
             with self._serial, self.errors:
                 points, offset = self.client.scroll(
                     self.name,
+                    scroll_filter=flt,
                     limit=batch_size,
                     offset=offset,
                     with_payload=True,
@@ -247,6 +280,20 @@ class QdrantBackend(NetworkBackend):
 
     def describe(self) -> dict[str, Any]:
         return {"qdrant": self.where}
+
+    @reads
+    def collections(self) -> list[CollectionSummary]:
+        client = self.connect(self._make_client)
+        out = []
+        for found in client.get_collections().collections:
+            config = client.get_collection(found.name).config
+            model = (config.metadata or {}).get("vecstore_model")
+            if model is None:
+                continue  # not made by vecstore
+            size = int(getattr(config.params.vectors, "size", 0) or 0)
+            count = int(client.count(found.name, exact=True).count)
+            out.append(CollectionSummary(found.name, count, str(model), size))
+        return sorted(out, key=lambda c: c.name)
 
     def close(self) -> None:
         with self._serial:

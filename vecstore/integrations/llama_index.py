@@ -247,20 +247,20 @@ class VecstoreVectorStore(BasePydanticVectorStore):
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
     ) -> list[BaseNode]:
-        """Nodes by id, by filter, or both. A filter alone reads the whole collection."""
+        """Nodes by id, by filter, or both; a filter alone is run by the store (filtered scan)."""
         where = translate_filters(filters)
         node = vfilters.parse(where)
         if node_ids is not None:
-            records = self._collection.get(node_ids)
+            records = [
+                r
+                for r in self._collection.get(node_ids)
+                if node is None or vfilters.matches(node, r.metadata)
+            ]
         else:
             records = [
-                r for batch in self._collection.backend.scan(SCAN_BATCH, False) for r in batch
+                r for batch in self._collection.scan(node, batch_size=SCAN_BATCH) for r in batch
             ]
-        return [
-            _node(r.id, r.text, dict(r.metadata))
-            for r in records
-            if node is None or vfilters.matches(node, r.metadata)
-        ]
+        return [_node(r.id, r.text, dict(r.metadata)) for r in records]
 
     async def aget_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None

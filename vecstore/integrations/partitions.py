@@ -3,9 +3,9 @@
 Engines run a failed task again (Ray with ``retry_exceptions``, Spark up to
 ``spark.task.maxFailures``), a job may be killed and run again, and a partition may be written
 twice. Each record still ends up stored once, with its latest content, because a task is
-:func:`vecstore.ingest.ingest` over its rows: ids come from the rows (given, or derived from the
-text), upserts replace by id, and each stored record carries a content hash, so a task run
-again skips, without encoding, every row an earlier attempt wrote. Nothing is staged: there is
+:func:`vecstore.jobs.ingest.ingest` over its rows: ids come from the rows (given, or derived
+from the text), upserts replace by id, and each stored record carries change hashes, so a task
+run again skips, without encoding, every row an earlier attempt wrote. Nothing is staged: there is
 no file of a failed attempt to clean up, whatever the engine's abort callbacks do.
 
 The NumPy store admits one writer at a time: tasks in several processes take turns through the
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,9 @@ import numpy as np
 
 from vecstore.config import Settings, load_settings
 from vecstore.encoders import Encoder, encoder_from_name
-from vecstore.ingest import MAX_FAILURES_KEPT, Failure, IngestReport, to_encode
+from vecstore.jobs.fields import FieldMap, IdField
+from vecstore.jobs.ingest import to_encode
+from vecstore.jobs.report import IngestReport
 
 if TYPE_CHECKING:
     from vecstore.collection import Collection
@@ -43,15 +45,16 @@ _ENCODERS: dict[tuple[Any, ...], Encoder] = {}
 _ENCODERS_LOCK = threading.Lock()
 
 
+ENGINE_VECTOR_FIELD = "vector"
+"""The column an engine's encoder stage fills, and its write tasks read."""
+
+
 @dataclass(frozen=True, slots=True)
 class WriteSpec:
     """What a write task needs, as plain picklable values."""
 
     collection: str
-    id_field: str | None = "id"
-    text_field: str = "text"
-    metadata_fields: tuple[str, ...] | None = None
-    vector_field: str = "vector"
+    fields: FieldMap = FieldMap(vector_field=ENGINE_VECTOR_FIELD)
     overrides: Mapping[str, Any] = field(default_factory=dict)
     """Settings overrides, as for :func:`vecstore.open_collection`; the rest comes from the
     worker's environment and ``vecstore.toml``."""
@@ -61,15 +64,20 @@ class WriteSpec:
         cls,
         collection: str,
         *,
-        id_field: str | None = "id",
+        id_field: IdField = "id",
         text_field: str = "text",
         metadata_fields: Sequence[str] | None = None,
-        vector_field: str = "vector",
+        vector_field: str = ENGINE_VECTOR_FIELD,
         **overrides: Any,
     ) -> WriteSpec:
         """The spec of the engines' keyword arguments (``overrides`` as for open_collection)."""
-        fields_ = tuple(metadata_fields) if metadata_fields is not None else None
-        return cls(collection, id_field, text_field, fields_, vector_field, overrides)
+        fields = FieldMap.of(id_field, text_field, metadata_fields, vector_field)
+        return cls(collection, fields, overrides)
+
+    @property
+    def vector_field(self) -> str:
+        """The column holding vectors encoded upstream."""
+        return self.fields.vector_field or ENGINE_VECTOR_FIELD
 
     def settings(self) -> Settings:
         """The task's settings: one torch thread per encoder unless ``threads`` is set."""
@@ -121,15 +129,9 @@ def plain(row: Mapping[str, Any], keep: str | None = None) -> dict[str, Any]:
 
 
 def encode_rows(col: Collection, spec: WriteSpec, rows: list[dict[str, Any]]) -> list[Any]:
-    """Vectors for the rows a write would encode (new or changed), None for the others."""
-    needed = to_encode(
-        col,
-        rows,
-        id_field=spec.id_field,
-        text_field=spec.text_field,
-        metadata_fields=spec.metadata_fields,
-    )
-    texts = [r[spec.text_field] for r, n in zip(rows, needed, strict=True) if n]
+    """Vectors for the rows a write would encode (new, or changed text), None for the others."""
+    needed = to_encode(col, rows, spec.fields)
+    texts = [r[spec.fields.text_field] for r, n in zip(rows, needed, strict=True) if n]
     vectors = iter(col.encode(texts)) if texts else iter(())
     return [next(vectors).tolist() if n else None for n in needed]
 
@@ -144,46 +146,21 @@ def write_rows(spec: WriteSpec, rows: Iterable[Mapping[str, Any]], task: str) ->
     with spec.open(settings) as col:
         return col.ingest(
             (plain(r, spec.vector_field) for r in rows),
-            id_field=spec.id_field,
-            text_field=spec.text_field,
-            metadata_fields=list(spec.metadata_fields) if spec.metadata_fields else None,
-            vector_field=spec.vector_field,
+            fields=spec.fields,
             window=settings.distributed.window,
             progress=fail.count if fail is not None else None,
         )
 
 
-def merge(reports: Iterable[IngestReport]) -> IngestReport:
-    """One report for the whole job: counts summed, failures listed up to the usual cap."""
-    total = IngestReport()
-    for part in reports:
-        for f in fields(IngestReport):
-            value = getattr(part, f.name)
-            if isinstance(value, int) and not isinstance(value, bool):
-                setattr(total, f.name, getattr(total, f.name) + value)
-        room = MAX_FAILURES_KEPT - len(total.failures)
-        total.failures.extend(part.failures[: max(room, 0)])
-    return total
+def engine_encoded(report: IngestReport) -> IngestReport:
+    """A job's report where the engine's own encoder stage made the vectors the tasks stored.
 
-
-def report_from_dict(data: Mapping[str, Any]) -> IngestReport:
-    """The report :meth:`IngestReport.as_dict` made (for reports sent between processes)."""
-    known = {f.name for f in fields(IngestReport)}
-    values = {k: v for k, v in data.items() if k in known and k != "failures"}
-    failures = [Failure(**f) for f in data.get("failures", [])]
-    return IngestReport(**values, failures=failures)
-
-
-def windows(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    """``rows`` in lists of at most ``size``."""
-    chunk: list[Any] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+    The write tasks see vectors that came with the rows (``given``); in a job whose encoder
+    stage is vecstore's, those were encoded by that stage, so they count as encoded.
+    """
+    report.encoded += report.given
+    report.given = 0
+    return report
 
 
 class FailpointError(RuntimeError):

@@ -24,15 +24,14 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from vecstore.errors import MissingDependency
-from vecstore.ingest import IngestReport
 from vecstore.integrations.partitions import (
     WriteSpec,
     encode_rows,
-    merge,
+    engine_encoded,
     plain,
-    report_from_dict,
     write_rows,
 )
+from vecstore.jobs.report import IngestReport, merge, report_from_dict
 
 try:
     import ray
@@ -186,4 +185,4 @@ def ingest(
     )
     assert sink.report is not None
     sink.report.duration_s = time.perf_counter() - started
-    return sink.report
+    return engine_encoded(sink.report)

@@ -39,14 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from vecstore.errors import ConfigError, MissingDependency
-from vecstore.ingest import IngestReport
 from vecstore.integrations.partitions import (
+    ENGINE_VECTOR_FIELD,
     WriteSpec,
     encode_rows,
-    merge,
-    report_from_dict,
+    engine_encoded,
     write_rows,
 )
+from vecstore.jobs.fields import FieldMap
+from vecstore.jobs.report import IngestReport, merge, report_from_dict
 
 try:
     import pyarrow as pa
@@ -93,15 +94,14 @@ def spec_from_options(options: Mapping[str, str]) -> WriteSpec:
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = value
-    fields = options.get("metadata_fields")
-    return WriteSpec(
-        collection,
+    listed = options.get("metadata_fields")
+    fields = FieldMap(
         options.get("id_field", "id") or None,
         options.get("text_field", "text"),
-        tuple(f.strip() for f in fields.split(",") if f.strip()) if fields else None,
-        options.get("vector_field", "vector"),
-        overrides,
+        tuple(f.strip() for f in listed.split(",") if f.strip()) if listed else None,
+        options.get("vector_field", ENGINE_VECTOR_FIELD),
     )
+    return WriteSpec(collection, fields, overrides)
 
 
 @dataclass
@@ -267,7 +267,7 @@ def ingest(
         writer.save()
         report = report_from_dict(json.loads(report_path.read_text()))
     report.duration_s = time.perf_counter() - started
-    return report
+    return engine_encoded(report)
 
 
 def _dotted(settings: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:

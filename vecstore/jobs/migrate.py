@@ -12,15 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from vecstore.errors import IncompatibleCollection
+from vecstore.jobs.base import Target
 from vecstore.records import Hit, RecordBatch
-
-if TYPE_CHECKING:
-    from vecstore.collection import Collection
 
 MIGRATE_BATCH = 1000
 SAMPLE_QUERIES = 20
@@ -71,8 +69,8 @@ def same_answers(want: list[Hit], got: list[Hit], tolerance: float = SCORE_TOLER
 
 
 def migrate(
-    source: Collection,
-    target: Collection,
+    source: Target,
+    target: Target,
     *,
     batch_size: int = MIGRATE_BATCH,
     sample: int = SAMPLE_QUERIES,
@@ -95,16 +93,16 @@ def migrate(
             [r.text for r in records],
             [dict(r.metadata) for r in records],
         )
-        target.write(batch)
+        target.backend.upsert(batch)
         report.copied += len(batch)
         if len(probes) < sample:
             probes.extend(vectors[: sample - len(probes)])
         if progress is not None:
             progress(len(batch))
-    report.source_count, report.target_count = source.count(), target.count()
+    report.source_count, report.target_count = source.backend.count(), target.backend.count()
     for probe in probes:
-        want = source.query(probe, top_k=SAMPLE_TOP_K)
-        got = target.query(probe, top_k=SAMPLE_TOP_K)
+        (want,) = source.backend.query(probe[None, :], SAMPLE_TOP_K, None)
+        (got,) = target.backend.query(probe[None, :], SAMPLE_TOP_K, None)
         report.sampled += 1
         diff = max((abs(a.score - b.score) for a, b in zip(got, want, strict=False)), default=0.0)
         report.max_score_diff = max(report.max_score_diff, diff)

@@ -6,24 +6,22 @@ each pair once). A running k-th best score lets most tiles cost one comparison p
 the vectors plus a few tiles, never an n x n matrix.
 
 The vectors come from the backend in place when it can hand over its matrix (the NumPy store
-memory-maps it), otherwise streamed out through ``scan``.
+memory-maps it), otherwise streamed out through the store's filtered ``scan``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from vecstore.errors import InvalidInput
-from vecstore.filters import Filter, matches
+from vecstore.filters import Filter
+from vecstore.jobs.base import Target
 from vecstore.records import Pair, Vectors
-
-if TYPE_CHECKING:
-    from vecstore.collection import Collection
 
 PAIR_BLOCK = 4096
 """Rows per tile: a tile of scores is PAIR_BLOCK**2 float32 (64 MiB)."""
@@ -50,20 +48,20 @@ def check_threshold(threshold: Any) -> float:
     return value
 
 
-def collection_vectors(collection: Collection, where: Filter | None) -> tuple[list[str], Vectors]:
+def collection_vectors(target: Target, where: Filter | None) -> tuple[list[str], Vectors]:
     """Ids and unit vectors of the records ``where`` selects, in the store's order."""
-    source = collection.matrix_source()
+    source = target.backend.matrix_source()
     if source is not None:
         found, matrix = source.matrix(where)
         return list(found), matrix
     ids: list[str] = []
     parts: list[Vectors] = []
-    for batch in collection.backend.scan(SCAN_BATCH, with_vectors=True):
-        kept = [r for r in batch if r.vector is not None and matches(where, r.metadata)]
+    for batch in target.backend.scan(SCAN_BATCH, with_vectors=True, where=where):
+        kept = [r for r in batch if r.vector is not None]
         ids.extend(r.id for r in kept)
         parts.extend(r.vector for r in kept if r.vector is not None)
     if not parts:
-        return [], np.empty((0, collection.info.dimension), np.float32)
+        return [], np.empty((0, target.info.dimension), np.float32)
     return ids, np.vstack(parts).astype(np.float32, copy=False)
 
 
@@ -164,7 +162,7 @@ def top_pairs(
 
 
 def similar_pairs(
-    collection: Collection,
+    target: Target,
     top: int | None = None,
     threshold: float | None = None,
     where: Filter | None = None,
@@ -175,7 +173,7 @@ def similar_pairs(
     floor = check_threshold(threshold) if threshold is not None else None
     if limit is None and floor is None:
         limit = DEFAULT_TOP
-    ids, matrix = collection_vectors(collection, where)
+    ids, matrix = collection_vectors(target, where)
     if len(ids) < 2:
         return []
     i, j, s = top_pairs(matrix, limit, floor, progress=progress)
@@ -186,14 +184,14 @@ def similar_pairs(
 
 
 def near_duplicates(
-    collection: Collection,
+    target: Target,
     threshold: float,
     where: Filter | None = None,
     progress: TileProgress | None = None,
 ) -> list[list[str]]:
     """Groups of records linked by similarity >= ``threshold`` (connected components)."""
     floor = check_threshold(threshold)
-    ids, matrix = collection_vectors(collection, where)
+    ids, matrix = collection_vectors(target, where)
     if len(ids) < 2:
         return []
     i, j, _ = top_pairs(matrix, None, floor, progress=progress)

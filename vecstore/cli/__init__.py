@@ -1,0 +1,34 @@
+"""The ``vecstore`` command: the library's calls from a shell, fit for cron.
+
+Every command takes ``--collection NAME`` and ``--config FILE``; results print as a table, or
+as JSON with ``--json``, on stdout; progress and notes go to stderr. Errors print as one line
+on stderr, without a traceback: exit status 1 (2 for a bad command line, 2 for an ingest whose
+records failed). Arguments and input files are checked before any store or model work.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from vecstore.errors import VecstoreError
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit status."""
+    from vecstore.cli.parser import build_parser
+
+    args = build_parser().parse_args(argv)
+    try:
+        if args.check is not None:
+            args.check(args)
+        status = args.func(args)
+    except (VecstoreError, OSError) as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)

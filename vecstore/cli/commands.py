@@ -1,0 +1,277 @@
+"""The commands: each checks its arguments, then opens the collection, then does one thing.
+
+Argument and input-file errors are found before any store or model work (:func:`checked`);
+the model loads only when a text is encoded (an ingest of changed texts, a text query).
+Commands that read a collection never create it: one that does not exist is an error naming
+it and where the store is.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vecstore.cli.output import dump, meta, note, short, table
+from vecstore.collection import Collection, open_collection
+from vecstore.errors import CollectionNotFound, InvalidInput
+from vecstore.filters import Filter, parse
+
+
+def where_of(args: argparse.Namespace) -> Filter | None:
+    """The parsed ``--where`` filter (None without one)."""
+    raw = getattr(args, "where", None)
+    if not raw:
+        return None
+    import orjson
+
+    try:
+        return parse(orjson.loads(raw))
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"--where is not valid JSON: {exc}", field="where") from exc
+
+
+def open_existing(args: argparse.Namespace, *, create: bool = False) -> Collection:
+    """The collection ``--collection`` names (default: the configured one)."""
+    try:
+        return open_collection(args.collection, config_file=args.config, create=create)
+    except CollectionNotFound as exc:
+        raise CollectionNotFound(f"{exc}; `vecstore list` shows the collections there") from exc
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Stream a file into the collection and print the run report; 2 if records failed."""
+    from pathlib import Path
+
+    from vecstore.cli.progress import IngestProgress
+    from vecstore.jobs.sources import count_records
+
+    dead = args.dead_letter or f"{Path(args.path).stem}.dead.jsonl"
+    with open_existing(args, create=True) as col:
+        with IngestProgress(count_records(args.path), quiet=args.quiet) as watch:
+            report = col.ingest(
+                args.path, fields=args.fields, watch=watch, dead_letter=dead, dry_run=args.dry_run
+            )
+    if args.json:
+        dump(report.as_dict())
+    else:
+        if report.dry_run:
+            print("dry run: nothing was encoded or written")
+        headers = ["read", "unchanged", "new/changed", "encoded", "metadata only", "written"]
+        headers += ["failed", "seconds", "encoded/s"]
+        values = [report.read, report.unchanged, report.changed, report.encoded]
+        values += [report.metadata_only, report.written, report.failed]
+        table(
+            headers,
+            [[*map(str, values), f"{report.duration_s:.2f}", f"{report.encoded_per_s:.1f}"]],
+        )
+    if report.failed:
+        for failure in report.failures[:5]:
+            note(f"failed: {failure.where}: {failure.reason}")
+        note(f"{report.failed} record(s) failed; all are in {dead}")
+        return 2
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> None:
+    """Print the records most similar to a text."""
+    where = where_of(args)
+    with open_existing(args) as col:
+        hits = col.query(args.text, top_k=args.top_k, where=where)
+        size = col.count() if not hits else None
+    if args.json:
+        dump([{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits])
+    else:
+        table(
+            ["#", "score", "id", "text", "metadata"],
+            [
+                [str(i), f"{h.score:.4f}", h.id, short(h.text), meta(h.metadata)]
+                for i, h in enumerate(hits, 1)
+            ],
+        )
+    if size is not None:
+        note(
+            f"no hits: collection {col.name!r} holds {size} records"
+            + (" matching nothing of --where" if where and size else "")
+        )
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    """Print records by id; 1 if any id is not there (named on stderr)."""
+    with open_existing(args) as col:
+        records = col.get(args.ids, with_vectors=args.vectors)
+    if args.json:
+        dump(
+            [
+                {
+                    "id": r.id,
+                    "text": r.text,
+                    "metadata": r.metadata,
+                    **({"vector": r.vector.tolist()} if r.vector is not None else {}),
+                }
+                for r in records
+            ]
+        )
+    else:
+        table(
+            ["id", "text", "metadata"], [[r.id, short(r.text), meta(r.metadata)] for r in records]
+        )
+    found = {r.id for r in records}
+    missing = [i for i in dict.fromkeys(args.ids) if i not in found]
+    if missing:
+        note(f"not found in {col.name!r}: {', '.join(missing)}")
+        return 1
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> None:
+    """Delete records by id or filter and print how many went."""
+    where = where_of(args)
+    if not args.ids and where is None:
+        raise InvalidInput("give ids or a non-empty --where filter to delete", field="ids")
+    with open_existing(args) as col:
+        before = col.count()
+        col.delete(args.ids or None, where=where)
+        deleted = before - col.count()
+    if args.json:
+        dump({"deleted": deleted})
+    else:
+        print(f"deleted {deleted} record(s)")
+
+
+def cmd_count(args: argparse.Namespace) -> None:
+    """Print how many records match."""
+    where = where_of(args)
+    with open_existing(args) as col:
+        n = col.count(where)
+    if args.json:
+        dump({"count": n})
+    else:
+        print(n)
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    """Print backend, model, dimension, count and location."""
+    with open_existing(args) as col:
+        info = col.describe()
+    if args.json:
+        dump(info)
+    else:
+        table(["key", "value"], [[k, str(v)] for k, v in info.items()])
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    """Print the collections of the configured store, with count, model and dimension."""
+    from vecstore.adapters.base import create_backend
+    from vecstore.config import load_settings
+    from vecstore.retry import RetryingBackend, RetryPolicy
+
+    settings = load_settings(args.config)
+    inner = create_backend(settings.backend, settings.collection, settings)
+    backend = RetryingBackend(
+        inner, RetryPolicy(settings.retry.attempts, settings.retry.deadline_s)
+    )
+    try:
+        found = backend.collections()
+        where = _location(inner)
+    finally:
+        backend.close()
+    if found is None:
+        raise InvalidInput(
+            f"the {settings.backend} backend cannot list its collections", field="backend"
+        )
+    rows = [
+        {"name": c.name, "count": c.count, "model": c.model, "dimension": c.dimension}
+        for c in found
+    ]
+    if args.json:
+        dump({"backend": settings.backend, "store": where, "collections": rows})
+        return
+    table(["name", "count", "model", "dimension"], [[str(v) for v in r.values()] for r in rows])
+    note(f"{len(rows)} collection(s) in the {settings.backend} store at {where}")
+
+
+def _location(backend: Any) -> str:
+    """Where a store lives, for messages: its path or address."""
+    directory = getattr(backend, "directory", None)
+    if directory is not None:
+        return str(directory.parent)
+    return str(getattr(backend, "where", None) or getattr(backend, "host", "?"))
+
+
+def cmd_pairs(args: argparse.Namespace) -> None:
+    """Print the most similar pairs of records."""
+    import sys
+
+    from tqdm import tqdm
+
+    where = where_of(args)
+    with (
+        open_existing(args) as col,
+        tqdm(unit="tile", desc="pairs", disable=None, file=sys.stderr, leave=False) as bar,
+    ):
+
+        def tick(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        pairs = col.similar_pairs(args.top, threshold=args.threshold, where=where, progress=tick)
+        texts = {r.id: r.text for r in col.get(sorted({p.a for p in pairs} | {p.b for p in pairs}))}
+    if args.json:
+        dump([{"a": p.a, "b": p.b, "score": p.score} for p in pairs])
+        return
+    table(
+        ["#", "score", "a", "b", "text a", "text b"],
+        [
+            [
+                str(i),
+                f"{p.score:.4f}",
+                p.a,
+                p.b,
+                short(texts.get(p.a), 40),
+                short(texts.get(p.b), 40),
+            ]
+            for i, p in enumerate(pairs, 1)
+        ],
+    )
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Copy the collection to another backend without re-encoding, verify, print the report."""
+    import sys
+
+    from tqdm import tqdm
+
+    from vecstore.config import load_settings
+    from vecstore.jobs.migrate import migrate
+
+    with open_existing(args) as source:
+        settings = load_settings(args.to_config, backend=args.to_backend)
+        name = args.to_collection or source.name
+        with (
+            Collection(name, encoder=source.encoder, settings=settings) as target,
+            tqdm(unit="rec", desc="migrate", disable=None, file=sys.stderr) as bar,
+        ):
+            report = migrate(source, target, progress=bar.update)
+    if args.json:
+        dump(report.as_dict())
+    else:
+        headers = ["copied", "source", "target", "sampled", "same", "max diff", "seconds", "ok"]
+        values = [report.copied, report.source_count, report.target_count, report.sampled]
+        values += [report.same_results]
+        tail = [
+            f"{report.max_score_diff:.2e}",
+            f"{report.duration_s:.2f}",
+            "yes" if report.ok else "NO",
+        ]
+        table(headers, [[*map(str, values), *tail]])
+    return 0 if report.ok else 2
+
+
+def cmd_upgrade(args: argparse.Namespace) -> None:
+    """Write what an older vecstore left out (filter facts) into the stored records."""
+    with open_existing(args) as col:
+        changed = col.upgrade(batch_size=args.batch_size)
+    if args.json:
+        dump({"collection": col.name, "upgraded": changed})
+    else:
+        print(f"{col.name}: {changed} records upgraded; the collection is current")

@@ -1,0 +1,238 @@
+"""The ETL pipeline: stream records from dicts or a file into a collection, doing only what changed.
+
+* Streaming: records are read lazily (:mod:`vecstore.jobs.sources`), :data:`INGEST_WINDOW` at
+  a time; at most the window being encoded, one queued and one being written are in memory.
+* Work proportional to change (:mod:`vecstore.jobs.plan`): ids are deterministic (given, or
+  derived from the text) and each stored record carries a hash of what decides its vector and
+  one of its metadata (:mod:`vecstore.hashing`). Per window the stored hashes are read back
+  (no vectors); a record whose text changed is encoded, one whose metadata alone changed is
+  rewritten with its stored vector (never encoded), an unchanged one is left alone. The model
+  is loaded by the first text to encode, so a run that encodes nothing never loads it.
+* Fast: one sorted pass of the encoder per window while a writer thread writes the previous
+  window (:mod:`vecstore.jobs.writer`).
+* Fault-tolerant: store calls are retried on transient errors (:mod:`vecstore.retry`). A record
+  that is bad (unparseable line, missing or invalid field) or that the store refuses goes to
+  the dead letters (and the JSONL file ``dead_letter``, when given) with its place in the
+  source and the reason; the rest of the run goes on. A run killed at any point is resumed by
+  running it again.
+* ``dry_run``: read, check and compare with the store, but encode and write nothing.
+* ``sync`` with a ``source_tag``: once the whole source went in, the records carrying the tag
+  that the source no longer has are deleted (selected by the store's own filtered scan); when
+  any record failed, that step is skipped (``sync_skipped``): a record that failed may still be
+  in the source, and its stored version must not go.
+
+A later record with the same id as an earlier one of the same window replaces it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vecstore.errors import InvalidInput
+from vecstore.filters import Compare
+from vecstore.jobs.base import Target
+from vecstore.jobs.fields import FieldMap
+from vecstore.jobs.plan import Item, Plan, Rules, check_record, plan
+from vecstore.jobs.report import IngestReport
+from vecstore.jobs.sources import read_source, windows
+from vecstore.jobs.writer import DeadLetters, Job, Progress, Watch, Writer
+from vecstore.records import RecordBatch, Vectors
+from vecstore.reserved import SOURCE_KEY
+
+INGEST_WINDOW = 4096
+SYNC_BATCH = 1000
+
+
+def _rules(target: Target, fields: FieldMap) -> Rules:
+    return Rules(fields, target.info.model, target.info.dimension, target.metadata_policy)
+
+
+def _checked(
+    chunk: list[tuple[str, Any]], rules: Rules, dead: DeadLetters | None
+) -> dict[str, Item]:
+    items: dict[str, Item] = {}
+    for where, record in chunk:
+        try:
+            item = check_record(where, record, rules)
+        except InvalidInput as exc:
+            if dead is not None:
+                dead.add(where, str(exc).replace(f"record {where!r}, ", ""), record)
+            continue
+        items.pop(item.id, None)  # a later record with the same id replaces it
+        items[item.id] = item
+    return items
+
+
+class _Run:
+    """One ingest run's state: the report, the dead letters, the writer."""
+
+    def __init__(
+        self,
+        target: Target,
+        report: IngestReport,
+        dead: DeadLetters,
+        tag: str,
+        progress: Progress | None,
+        watch: Watch | None,
+    ) -> None:
+        self.target, self.report, self.dead, self.tag = target, report, dead, tag
+        self.progress, self.watch = progress, watch
+        self.writer = None if report.dry_run else Writer(target, report, dead, progress, watch)
+
+    def moved(self) -> None:
+        if self.watch is not None:
+            self.watch(self.report)
+
+    def window(self, items: dict[str, Item]) -> None:
+        found = self.target.backend.get(list(items))  # hashes only: no vectors
+        todo = plan(list(items.values()), found, self.target.info.model, self.tag)
+        self.report.unchanged += todo.unchanged
+        self.report.changed += len(todo.write) + len(todo.metadata)
+        if self.progress is not None and todo.unchanged:
+            self.progress(todo.unchanged)
+        self.moved()
+        if self.writer is None:
+            return
+        if todo.metadata:
+            self.writer.put(
+                Job(
+                    [it.id for it in todo.metadata],
+                    [it.where for it in todo.metadata],
+                    metadata=[it.stored_metadata(self.tag) for it in todo.metadata],
+                )
+            )
+        if todo.write:
+            self.writer.put(self._write_job(todo))
+
+    def _encoded(self, n: int) -> None:
+        self.report.encoded += n
+        self.moved()
+
+    def _write_job(self, todo: Plan) -> Job:
+        items = todo.write
+        vectors = _vectors(self.target, items, todo.to_encode, self._encoded)
+        batch = RecordBatch(
+            [it.id for it in items],
+            vectors,
+            [it.text for it in items],
+            [it.stored_metadata(self.tag) for it in items],
+        )
+        given = frozenset(it.id for it in items if it.vector is not None)
+        return Job(batch.ids, [it.where for it in items], batch, given=given)
+
+
+def _vectors(target: Target, items: list[Item], missing: list[Item], encoded: Progress) -> Vectors:
+    """The items' vectors: the ones given, the others encoded in one sorted pass."""
+    fresh = target.encode([it.text for it in missing], progress=encoded) if missing else None
+    if len(missing) == len(items):
+        assert fresh is not None
+        return fresh
+    out = np.empty((len(items), target.info.dimension), dtype=np.float32)
+    rows = iter(fresh if fresh is not None else ())
+    for row, it in enumerate(items):
+        out[row] = it.vector if it.vector is not None else next(rows)
+    return out
+
+
+def ingest(
+    target: Target,
+    source: Iterable[dict[str, Any]] | str | Path,
+    fields: FieldMap | None = None,
+    *,
+    progress: Progress | None = None,
+    watch: Watch | None = None,
+    window: int = INGEST_WINDOW,
+    dead_letter: str | Path | None = None,
+    dry_run: bool = False,
+    source_tag: str | None = None,
+    sync: bool = False,
+) -> IngestReport:
+    """Stream ``source`` into ``target``; return the run report (see the module doc).
+
+    ``progress`` is called with the number of records handled (written, unchanged, failed);
+    ``watch`` with the live report after every encoded batch and every write.
+    """
+    fields = fields or FieldMap()
+    if sync and not source_tag:
+        raise InvalidInput(
+            "sync needs a source_tag naming the records this source owns", field="source_tag"
+        )
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise InvalidInput(f"window must be an int >= 1, got {window!r}", field="window")
+    tag = source_tag or ""
+    started = time.perf_counter()
+    records = read_source(source)  # a missing or unreadable file fails here, before any write
+    report = IngestReport(dry_run=dry_run)
+    dead = DeadLetters(report, dead_letter)
+    run = _Run(target, report, dead, tag, progress, watch)
+    rules = _rules(target, fields)
+    seen: set[str] = set()
+    finished = False
+    try:
+        for chunk in windows(records, window):
+            report.read += len(chunk)
+            items = _checked(chunk, rules, dead)
+            if sync:
+                seen.update(items)  # ids only, and only when they are needed
+            run.window(items)
+        finished = True
+    finally:
+        try:
+            if run.writer is not None:
+                run.writer.finish()  # wait for the last write; raises the writer's error if any
+        except BaseException:
+            if finished:
+                raise  # otherwise the reader's own error is the one to report
+        finally:
+            dead.close()
+    if sync:
+        if report.failed:
+            report.sync_skipped = True
+        else:
+            _sync(target, tag, seen, report)
+    report.duration_s = time.perf_counter() - started
+    run.moved()
+    return report
+
+
+def to_encode(
+    target: Target, records: Sequence[dict[str, Any]], fields: FieldMap | None = None
+) -> list[bool]:
+    """For each record, whether :func:`ingest` would encode it: new, or its text changed.
+
+    For an encoding stage upstream of ingest (Ray, Spark): a re-run encodes only what is
+    missing, and a record whose metadata alone changed is not encoded. A record ingest would
+    refuse is not encoded (ingest dead-letters it).
+    """
+    rules = _rules(target, fields or FieldMap())
+    items: dict[int, Item] = {}
+    for i, record in enumerate(records):
+        try:
+            items[i] = check_record(f"record {i}", record, rules)
+        except InvalidInput:
+            continue
+    ids = list(dict.fromkeys(it.id for it in items.values()))
+    found = target.backend.get(ids)
+    todo = plan(list(items.values()), found, rules.model, "")
+    write = {id(it) for it in todo.write}
+    return [i in items and id(items[i]) in write for i in range(len(records))]
+
+
+def _sync(target: Target, tag: str, seen: set[str], report: IngestReport) -> None:
+    """Delete (or, in a dry run, count) the tag's records this run did not see."""
+    mine = Compare(SOURCE_KEY, "$eq", tag)
+    gone = [
+        r.id
+        for batch in target.backend.scan(SYNC_BATCH, with_vectors=False, where=mine)
+        for r in batch
+        if r.id not in seen
+    ]
+    report.deleted = len(gone)
+    if not report.dry_run:
+        for start in range(0, len(gone), SYNC_BATCH):
+            target.backend.delete(gone[start : start + SYNC_BATCH])

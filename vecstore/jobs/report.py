@@ -1,0 +1,83 @@
+"""What an ingest run did: the report, its failures, and reports merged across tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+MAX_FAILURES_KEPT = 1000
+"""Failures listed in the report (all are counted, and all go to the dead-letter file)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A record that could not be ingested: where it was in the source, and why."""
+
+    where: str
+    reason: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    """What one ingest run did.
+
+    Of the records read, ``unchanged`` ones are left alone; ``changed`` ones (new, or changed
+    text or metadata) are written: ``encoded`` counts texts encoded, ``given`` records stored
+    with the vector they carried, ``metadata_only`` records rewritten with their stored vector
+    because only their metadata changed; ``written`` counts every record written. ``failed``
+    counts records refused (by the checks or the store), each with its place in ``failures``.
+    """
+
+    read: int = 0
+    unchanged: int = 0
+    changed: int = 0  # new or changed records found (what a dry run would write)
+    encoded: int = 0  # records whose text was encoded
+    given: int = 0  # records stored with the vector they carried (vector_field), not encoded
+    metadata_only: int = 0  # text unchanged, metadata changed: rewritten with the stored vector
+    written: int = 0
+    failed: int = 0
+    deleted: int = 0  # sync: records of the source tag that the source no longer has
+    sync_skipped: bool = False  # sync: not done, because some records failed
+    duration_s: float = 0.0
+    dry_run: bool = False
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def encoded_per_s(self) -> float:
+        """Records encoded per second of the run (skipped records do not count)."""
+        return self.encoded / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def done(self) -> int:
+        """Records the run is through with so far (encoded ones count once encoded)."""
+        return self.unchanged + self.encoded + self.given + self.metadata_only + self.failed
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as plain JSON-ready values."""
+        out = asdict(self)
+        out["encoded_per_s"] = round(self.encoded_per_s, 1)
+        out["failures"] = [asdict(f) for f in self.failures]
+        return out
+
+
+def merge(reports: Iterable[IngestReport]) -> IngestReport:
+    """One report for a whole distributed job: counts summed, failures up to the usual cap."""
+    total = IngestReport()
+    for part in reports:
+        for f in fields(IngestReport):
+            value = getattr(part, f.name)
+            if isinstance(value, int) and not isinstance(value, bool):
+                setattr(total, f.name, getattr(total, f.name) + value)
+        total.sync_skipped |= part.sync_skipped
+        room = MAX_FAILURES_KEPT - len(total.failures)
+        total.failures.extend(part.failures[: max(room, 0)])
+    return total
+
+
+def report_from_dict(data: Mapping[str, Any]) -> IngestReport:
+    """The report :meth:`IngestReport.as_dict` made (for reports sent between processes)."""
+    known = {f.name for f in fields(IngestReport)}
+    values = {k: v for k, v in data.items() if k in known and k != "failures"}
+    failures = [Failure(**f) for f in data.get("failures", [])]
+    return IngestReport(**values, failures=failures)
