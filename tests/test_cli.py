@@ -163,3 +163,135 @@ def test_upgrade_command(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and json.loads(out)["upgraded"] == 0  # the NumPy store needs no facts
     code, _, err = run(capsys, "upgrade", "--batch-size", "0")
     assert code == 1 and "batch_size" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["query", "anything"],
+        ["count"],
+        ["get", "x"],
+        ["info"],
+        ["delete", "x"],
+        ["pairs"],
+        ["upgrade"],
+        ["count", "--collection", "misspelt"],
+    ],
+)
+def test_a_missing_collection_is_an_error_naming_it_and_the_store(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    code, out, err = run(capsys, *argv)
+    name = argv[-1] if "--collection" in argv else "default"
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert f"no collection {name!r}" in err and str(tmp_path / "store") in err
+    assert "vecstore list" in err
+    assert not (tmp_path / "store").exists()  # nothing created
+
+
+def test_list_version_and_help(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "list", "--json")
+    assert code == 0 and json.loads(out)["collections"] == []
+    run(capsys, "ingest", str(env))
+    run(capsys, "ingest", str(env), "--collection", "second", "--metadata-fields", "topic")
+    code, out, err = run(capsys, "list")
+    assert code == 0 and "2 collection(s) in the numpy store at" in err
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert rows == [["default", "3", "hash:16", "16"], ["second", "3", "hash:16", "16"]]
+    listed = json.loads(run(capsys, "list", "--json")[1])
+    assert [c["name"] for c in listed["collections"]] == ["default", "second"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and capsys.readouterr().out.startswith("vecstore ")
+    with pytest.raises(SystemExit):
+        main(["query", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--top-k TOP_K how many records (default: 5)" in text
+
+
+def test_get_names_ids_that_are_not_there(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "ingest", str(env))
+    code, out, err = run(capsys, "get", "two", "nope", "gone", "--json")
+    assert code == 1 and [r["id"] for r in json.loads(out)] == ["two"]
+    assert "not found in 'default': nope, gone" in err
+
+
+def test_an_empty_answer_says_so(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "ingest", str(env))
+    code, out, err = run(capsys, "query", "cats", "--where", '{"topic": "nothing"}')
+    assert code == 0 and "no hits" in err and "holds 3 records" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["query", "  "], "text is empty"),
+        (["query", "x", "--top-k", "-1"], "top_k must be an int >= 0"),
+        (["query", "x", "--where", '{"year": {"$gt": "a"}}'], "$gt takes a number"),
+        (["delete"], "give ids or a non-empty --where"),
+        (["pairs", "--top", "0"], "top must be a positive int"),
+        (["upgrade", "--batch-size", "0"], "batch_size must be >= 1"),
+        (["ingest", "nowhere.jsonl"], "no such file"),
+        (["ingest", "data.xml"], "unknown file type"),
+    ],
+)
+def test_argument_errors_come_before_any_store_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "" and err.count("\n") == 1 and message in err
+    assert "no collection" not in err  # the store was never asked
+    assert not (tmp_path / "store").exists()
+
+
+def test_command_line_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["frobnicate"], ["query"], ["count", "--top-k", "3"]):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        err = capsys.readouterr().err
+        assert info.value.code == 2 and err.count("\n") == 1 and err.startswith("error: ")
+
+
+def test_tsv_ingest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tsv = tmp_path / "rows.tsv"
+    tsv.write_text("id\ttext\tlang\nk1\thello, world\ten\n")
+    code, _, _ = run(capsys, "ingest", str(tsv), "--quiet")
+    assert code == 0
+    code, out, _ = run(capsys, "get", "k1", "--json")
+    assert json.loads(out)[0] == {"id": "k1", "text": "hello, world", "metadata": {"lang": "en"}}
+
+
+def test_progress_off_a_terminal_is_plain_lines(tmp_path: Path) -> None:
+    import io
+    import time
+
+    from vecstore.cli.progress import IngestProgress
+    from vecstore.jobs.report import IngestReport
+
+    stream = io.StringIO()
+    with IngestProgress(1000, stream=stream, interval_s=0.05) as watch:
+        watch(IngestReport(read=600, unchanged=100, encoded=300))
+        time.sleep(0.2)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) >= 3 and "\r" not in stream.getvalue()
+    assert lines[0].startswith("ingest: 400/1000 records (40%), 300 encoded at ")
+    assert "ETA" in lines[0] and " in 0:00:0" in lines[-1]
+    quiet = io.StringIO()
+    with IngestProgress(1000, stream=quiet, quiet=True, interval_s=0.01) as watch:
+        watch(IngestReport(read=5))
+        time.sleep(0.05)
+    assert quiet.getvalue() == ""
+
+
+def test_ingest_from_a_script_prints_progress_lines_on_stderr(env: Path, tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("vecstore")
+    proc = subprocess.run(
+        [str(exe), "ingest", str(env)], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.startswith("ingest: 3/3 records (100%), 3 encoded at ")
+    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr
+    quiet = subprocess.run(
+        [str(exe), "ingest", str(env), "--quiet"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -7,9 +7,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import numpy as np
+import pytest
 
 from vecstore import Collection, HashEncoder, InvalidInput
 from vecstore.jobs.fields import FieldMap
@@ -86,7 +85,11 @@ def test_unchanged_records_are_not_encoded_or_written_again(
 def priced(n: int, night: int) -> Iterator[dict[str, Any]]:
     """A catalogue whose prices change nightly for every fifth product; texts never do."""
     for i in range(n):
-        yield {"id": f"p{i}", "text": f"product {i} description", "price": 10 * i + night * (i % 5 == 0)}
+        yield {
+            "id": f"p{i}",
+            "text": f"product {i} description",
+            "price": 10 * i + night * (i % 5 == 0),
+        }
 
 
 def test_metadata_only_changes_are_rewritten_not_encoded(
@@ -122,7 +125,9 @@ def test_text_and_metadata_changed_at_once_is_encoded_once(
     assert (rec.text, rec.metadata) == ("a new description", {"price": 1000})
 
 
-def test_records_written_before_the_split_hashes(counted: tuple[Collection, CountingEncoder]) -> None:
+def test_records_written_before_the_split_hashes(
+    counted: tuple[Collection, CountingEncoder],
+) -> None:
     """An old record carries one hash of everything: matched, else compared by its text."""
     from vecstore.hashing import legacy_hash
     from vecstore.records import RecordBatch
@@ -147,7 +152,7 @@ def test_records_written_before_the_split_hashes(counted: tuple[Collection, Coun
 
 
 def test_watch_sees_every_encoded_batch(counted: tuple[Collection, CountingEncoder]) -> None:
-    from vecstore.collection import ENCODE_STEP
+    from vecstore.batches import ENCODE_STEP
 
     col, _ = counted
     seen: list[int] = []

@@ -14,12 +14,44 @@ from typing import Any
 import numpy as np
 
 from vecstore import validation
+from vecstore.encoders import Encoder, checked_vectors, encode_documents
 from vecstore.errors import InvalidInput
 from vecstore.hashing import SOURCE_KEY, VECTOR_HASH_KEY, stamp, vector_hash
 from vecstore.metadata import MetadataPolicy, normalize_metadata
 from vecstore.records import CollectionInfo, Metadata, RecordBatch, StoredRecord, Vectors
 
 Encode = Callable[[Sequence[str]], Vectors]
+ENCODE_WINDOW = 8192
+"""Texts given to one ``encode()`` call: large, so the model's length sort keeps batches tight."""
+ENCODE_STEP = 256
+"""Texts per ``encode()`` call when progress is reported per batch (in length order)."""
+
+
+def encode(
+    encoder: Encoder, dimension: int, texts: Sequence[str], progress: Callable[[int], None] | None
+) -> Vectors:
+    """Texts encoded on the encoder's document side, every batch checked.
+
+    Without ``progress``, in large windows (the model sorts each by length). With it, in length
+    order, :data:`ENCODE_STEP` texts per call and ``progress(n)`` after each: the same batches
+    of similar lengths, reported as they finish.
+    """
+    if not texts:
+        return np.empty((0, dimension), np.float32)
+
+    def checked(part: Sequence[str]) -> Vectors:
+        return checked_vectors(encoder, encode_documents(encoder, part), len(part), dimension)
+
+    if progress is None:
+        parts = [checked(texts[i : i + ENCODE_WINDOW]) for i in range(0, len(texts), ENCODE_WINDOW)]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    out = np.empty((len(texts), dimension), np.float32)
+    for start in range(0, len(order), ENCODE_STEP):
+        rows = order[start : start + ENCODE_STEP]
+        out[rows] = checked([texts[i] for i in rows])
+        progress(len(rows))
+    return out
 
 
 def prepare(

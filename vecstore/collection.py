@@ -27,13 +27,7 @@ import numpy as np
 from vecstore import batches, filters, validation
 from vecstore.adapters.base import Backend, MatrixSource, create_backend
 from vecstore.aio import in_thread, twin
-from vecstore.encoders import (
-    Encoder,
-    checked_vectors,
-    encode_documents,
-    encode_queries,
-    encoder_from_name,
-)
+from vecstore.encoders import Encoder, checked_vectors, encode_queries, encoder_from_name
 from vecstore.errors import FilterError, InvalidInput, InvalidName, StoreError
 from vecstore.hashing import public_hit, public_record
 from vecstore.metadata import MetadataPolicy, check_policy
@@ -48,10 +42,6 @@ if TYPE_CHECKING:
     from vecstore.jobs.report import IngestReport
     from vecstore.jobs.writer import Progress, Watch
 
-ENCODE_WINDOW = 8192
-"""Texts given to one ``encode()`` call: large, so the model's length sort keeps batches tight."""
-ENCODE_STEP = 256
-"""Texts per ``encode()`` call when progress is reported per batch (in length order)."""
 SCAN_BATCH = 1000
 
 
@@ -194,31 +184,8 @@ class Collection:
     # -- encoding ------------------------------------------------------------------------------
 
     def encode(self, texts: Sequence[str], *, progress: BatchDone | None = None) -> Vectors:
-        """Encode texts to store (the encoder's document side), checked.
-
-        Without ``progress``, in large windows (the model sorts each by length). With it, in
-        length order, :data:`ENCODE_STEP` texts per call, ``progress(n)`` after each.
-        """
-        if not texts:
-            return np.empty((0, self.info.dimension), np.float32)
-        if progress is None:
-            parts = [
-                self._encoded(texts[i : i + ENCODE_WINDOW])
-                for i in range(0, len(texts), ENCODE_WINDOW)
-            ]
-            return parts[0] if len(parts) == 1 else np.concatenate(parts)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), self.info.dimension), np.float32)
-        for start in range(0, len(order), ENCODE_STEP):
-            rows = order[start : start + ENCODE_STEP]
-            out[rows] = self._encoded([texts[i] for i in rows])
-            progress(len(rows))
-        return out
-
-    def _encoded(self, texts: Sequence[str]) -> Vectors:
-        return checked_vectors(
-            self.encoder, encode_documents(self.encoder, texts), len(texts), self.info.dimension
-        )
+        """Encode texts to store (the document side), checked; see :func:`batches.encode`."""
+        return batches.encode(self.encoder, self.info.dimension, texts, progress)
 
     def encode_query(self, text: str) -> Vectors:
         """The (1, dimension) vector of a query text (the encoder's query side), checked."""

@@ -25,6 +25,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from vecstore.adapters.base import Capabilities, CollectionSummary
+from vecstore.adapters.chroma_client import close_half_built
+from vecstore.adapters.chroma_client import sessions as chroma_sessions
 from vecstore.adapters.chroma_filters import ChromaWhere, Inexact, chroma_facts, compile_where
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
@@ -127,7 +129,7 @@ class ChromaBackend(NetworkBackend):
             try:
                 client = chromadb.HttpClient(host=cfg.host, port=cfg.port, settings=settings)
             except Exception as exc:
-                _close_half_built(exc)
+                close_half_built(exc)
                 raise
             # Chromadb's HTTP client waits forever by default; give its session a timeout.
             session = getattr(getattr(client, "_server", None), "_session", None)
@@ -422,33 +424,7 @@ class ChromaBackend(NetworkBackend):
         own, and stops it on ``close()`` without closing its HTTP session; nothing else shares
         those sessions, so closing them here is safe.
         """
-        sessions = _sessions(client)
+        sessions = chroma_sessions(client)
         client.close()
         for session in sessions:
             session.close()
-
-
-def _sessions(client: Any) -> list[Any]:
-    """The HTTP sessions of a chromadb client and of its admin client (none when embedded)."""
-    found = []
-    for part in (client, getattr(client, "_admin_client", None)):
-        session = getattr(getattr(part, "_server", None), "_session", None)
-        if session is not None:
-            found.append(session)
-    return found
-
-
-def _close_half_built(exc: BaseException) -> None:
-    """Close the sessions of an HTTP client whose constructor failed part-way.
-
-    Its constructor talks to the server; when a later request fails, chromadb releases the
-    client's system but not the connections the earlier requests opened, and the caller never
-    gets the object to close. The constructor's frame still holds it.
-    """
-    tb = exc.__traceback__
-    while tb is not None:
-        half = tb.tb_frame.f_locals.get("self")
-        if type(half).__name__ == "Client" and type(half).__module__.startswith("chromadb"):
-            for session in _sessions(half):
-                session.close()
-        tb = tb.tb_next

@@ -8,7 +8,7 @@ similar total size, so each record is rewritten O(log n) times) or when dead row
 
 Sharing, as SQLite does it: writers take turns, readers never block.
 
-* Each committed manifest is loaded into an immutable :class:`_State` (segments, their live
+* Each committed manifest is loaded into an immutable :class:`~vecstore.adapters.numpy_state.State` (segments, their live
   rows, the id index). A reader takes the current state by reference and searches it without
   a lock; a writer builds the next state and swaps the reference, so a reader sees the state
   before or after a write, never a torn one.
@@ -28,18 +28,17 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 from filelock import FileLock, Timeout
 
 from vecstore.adapters import numpy_files as files
+from vecstore.adapters import numpy_state as states
 from vecstore.adapters.base import Capabilities, CollectionSummary
-from vecstore.adapters.columns import ColumnIndex
 from vecstore.adapters.common import check_compatible
+from vecstore.adapters.numpy_state import Manifest, Signature
 from vecstore.errors import (
     CollectionNotFound,
     InvalidInput,
@@ -60,9 +59,6 @@ DEFAULT_LOCK_TIMEOUT_S = 30.0
 LOAD_ATTEMPTS = 20
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
-Manifest = dict[str, Any]
-Signature = tuple[int, int, int]
-
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a safe directory name, else raise InvalidName."""
@@ -76,27 +72,6 @@ def check_name(name: str) -> str:
 
 def _copy_meta(meta: Metadata) -> Metadata:
     return {k: list(v) if isinstance(v, list) else v for k, v in meta.items()}  # type: ignore[misc]
-
-
-@dataclass(frozen=True, slots=True)
-class _Segment:
-    name: str
-    data: files.SegmentData
-    alive: npt.NDArray[np.bool_]
-    columns: ColumnIndex
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    """One committed version of the collection. Never changed once built: readers share it."""
-
-    manifest: Manifest | None
-    signature: Signature | None
-    segments: tuple[_Segment, ...]
-    index: dict[str, tuple[int, int]]
-
-
-_EMPTY = _State(None, None, (), {})
 
 
 class NumpyBackend:
@@ -122,7 +97,7 @@ class NumpyBackend:
         self.directory = Path(path).absolute() / collection
         self.lock_timeout_s = lock_timeout_s
         self._info: CollectionInfo | None = None
-        self._state = _EMPTY
+        self._state = states.EMPTY
         self._state_lock = threading.Lock()  # guards loading and swapping ``_state``
         self._writer = threading.Lock()  # one writer of this process at a time
         self._file_lock = FileLock(self.directory / ".lock", thread_local=False)
@@ -136,7 +111,7 @@ class NumpyBackend:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
-    def _current(self) -> _State:
+    def _current(self) -> states.State:
         """The newest committed state: this process's, or another's (one stat when unchanged)."""
         state = self._state
         if self._stat() == state.signature:
@@ -147,12 +122,12 @@ class NumpyBackend:
                 state = self._state = self._read(state)
             return state
 
-    def _read(self, previous: _State) -> _State:
+    def _read(self, previous: states.State) -> states.State:
         """Load the manifest on disk, reusing the segments ``previous`` already holds."""
         for _ in range(LOAD_ATTEMPTS):
             signature = self._stat()
             if signature is None:
-                return _EMPTY
+                return states.EMPTY
             try:
                 manifest, read_at = files.read_manifest(self.directory)
                 return self._build(manifest, read_at, previous)
@@ -162,25 +137,15 @@ class NumpyBackend:
                 # A writer replaced the manifest (and merged segments away) meanwhile: again.
         raise StoreCorrupted(f"{self.directory}: the manifest kept changing while being read")
 
-    def _build(self, manifest: Manifest, signature: Signature | None, previous: _State) -> _State:
-        dimension = int(manifest["info"]["dimension"])
-        known = {seg.name: seg for seg in previous.segments}
-        segments = []
-        for entry in manifest["segments"]:
-            alive = np.ones(int(entry["rows"]), dtype=bool)
-            alive[np.asarray(entry["dead"], dtype=np.int64)] = False
-            seg = known.get(entry["name"])
-            if seg is None:
-                data = files.read_segment(self.directory, entry, dimension)
-                segments.append(_Segment(entry["name"], data, alive, ColumnIndex(data.metadata)))
-            else:
-                segments.append(_Segment(seg.name, seg.data, alive, seg.columns))
-        index: dict[str, tuple[int, int]] = {}
-        for s, seg in enumerate(segments):
-            for r in np.flatnonzero(seg.alive).tolist():
-                index[seg.data.ids[r]] = (s, r)
+    def _build(
+        self, manifest: Manifest, signature: Signature | None, previous: states.State
+    ) -> states.State:
         self._check_info(manifest["info"])
-        return _State(manifest, signature, tuple(segments), index)
+        return states.build(self.directory, manifest, signature, previous)
+
+    def _opened(self) -> CollectionInfo:
+        assert self._info is not None, "open() must be called before writing"
+        return self._info
 
     def _check_info(self, stored: dict[str, Any]) -> None:
         if self._info is None:
@@ -192,13 +157,13 @@ class NumpyBackend:
         )
 
     @property
-    def segments(self) -> tuple[_Segment, ...]:
+    def segments(self) -> tuple[states.Segment, ...]:
         """The segments of the current state (for tests and ``describe``)."""
         return self._current().segments
 
     # -- writing -------------------------------------------------------------------------------
 
-    def _write(self, change: Callable[[_State], Manifest | None]) -> None:
+    def _write(self, change: Callable[[states.State], Manifest | None]) -> None:
         """Run ``change`` on the newest state while holding the writer locks; commit its result.
 
         ``change`` writes whatever new segment files it needs and returns the manifest to
@@ -225,54 +190,25 @@ class NumpyBackend:
             finally:
                 self._file_lock.release()
 
-    def _commit(self, manifest: Manifest) -> _State:
+    def _commit(self, manifest: Manifest) -> states.State:
         files.write_manifest(self.directory, manifest)
         with self._state_lock:
             self._state = self._build(manifest, self._stat(), self._state)
             return self._state
 
-    def _new_manifest(self) -> Manifest:
-        assert self._info is not None, "open() must be called before writing"
-        info = self._info
-        return {
-            "format": files.FORMAT_VERSION,
-            "info": {
-                "name": info.name,
-                "model": info.model,
-                "dimension": info.dimension,
-                "metric": info.metric,
-            },
-            "generation": 0,
-            "segments": [],
-        }
-
-    @staticmethod
-    def _next_name(manifest: Manifest) -> str:
-        manifest["generation"] = int(manifest["generation"]) + 1
-        return f"seg-{manifest['generation']:08d}"
-
-    @staticmethod
-    def _with_dead(manifest: Manifest, dead: dict[int, list[int]]) -> Manifest:
-        new = dict(manifest)
-        new["segments"] = [
-            {**e, "dead": sorted(set(e["dead"]) | set(dead.get(i, [])))}
-            for i, e in enumerate(manifest["segments"])
-        ]
-        return new
-
     def upsert(self, batch: RecordBatch) -> None:
         if len(batch) == 0:
             return
 
-        def change(state: _State) -> Manifest:
-            base = state.manifest or self._new_manifest()
+        def change(state: states.State) -> Manifest:
+            base = state.manifest or states.new_manifest(self._opened())
             dimension = int(base["info"]["dimension"])
             if batch.vectors.shape[1] != dimension:
                 raise InvalidInput(
                     f"vectors have dimension {batch.vectors.shape[1]}, not {dimension}"
                 )
-            manifest = self._with_dead(base, self._dead_rows(state, batch.ids, None))
-            name = self._next_name(manifest)
+            manifest = states.with_dead(base, states.dead_rows(state, batch.ids, None))
+            name = states.next_name(manifest)
             data = files.SegmentData(
                 batch.vectors, list(batch.ids), list(batch.texts), list(batch.metadata)
             )
@@ -284,32 +220,10 @@ class NumpyBackend:
 
         self._write(change)
 
-    @staticmethod
-    def _dead_rows(
-        state: _State, ids: Sequence[str] | None, where: Filter | None
-    ) -> dict[int, list[int]]:
-        dead: dict[int, list[int]] = {}
-        if ids is None and where is None:  # everything
-            for s, seg in enumerate(state.segments):
-                rows = np.flatnonzero(seg.alive).tolist()
-                if rows:
-                    dead[s] = rows
-            return dead
-        for rid in ids or ():
-            if rid in state.index:
-                s, r = state.index[rid]
-                dead.setdefault(s, []).append(r)
-        if where is not None:
-            for s, seg in enumerate(state.segments):
-                rows = np.flatnonzero(seg.alive & seg.columns.evaluate(where)).tolist()
-                if rows:
-                    dead.setdefault(s, []).extend(rows)
-        return dead
-
     def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
         updated: list[str] = []
 
-        def change(state: _State) -> Manifest | None:
+        def change(state: states.State) -> Manifest | None:
             rows = [(i, state.index[rid]) for i, rid in enumerate(ids) if rid in state.index]
             updated[:] = [ids[i] for i, _ in rows]
             if not rows or state.manifest is None:
@@ -317,14 +231,14 @@ class NumpyBackend:
             dead: dict[int, list[int]] = {}
             for _, (s, r) in rows:
                 dead.setdefault(s, []).append(r)
-            manifest = self._with_dead(state.manifest, dead)
+            manifest = states.with_dead(state.manifest, dead)
             data = files.SegmentData(
                 np.stack([state.segments[s].data.vectors[r] for _, (s, r) in rows]),
                 [ids[i] for i, _ in rows],
                 [state.segments[s].data.texts[r] for _, (s, r) in rows],
                 [dict(metadata[i]) for i, _ in rows],
             )
-            name = self._next_name(manifest)
+            name = states.next_name(manifest)
             entry = files.write_segment(self.directory, name, data)
             manifest["segments"] = [*manifest["segments"], entry]
             return manifest
@@ -334,16 +248,16 @@ class NumpyBackend:
         return updated
 
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
-        if not self._dead_rows(self._current(), ids, where):
+        if not states.dead_rows(self._current(), ids, where):
             return  # nothing to delete: no lock taken, nothing written
 
-        def change(state: _State) -> Manifest | None:
-            dead = self._dead_rows(state, ids, where)  # again, against the state under the lock
-            return self._with_dead(state.manifest, dead) if dead and state.manifest else None
+        def change(state: states.State) -> Manifest | None:
+            dead = states.dead_rows(state, ids, where)  # again, against the state under the lock
+            return states.with_dead(state.manifest, dead) if dead and state.manifest else None
 
         self._write(change)
 
-    def _maybe_compact(self, state: _State) -> None:
+    def _maybe_compact(self, state: states.State) -> None:
         assert state.manifest is not None
         entries = state.manifest["segments"]
         rows = [int(e["rows"]) for e in entries]
@@ -359,7 +273,7 @@ class NumpyBackend:
             return
         self._merge_from(state, start)
 
-    def _merge_from(self, state: _State, start: int) -> None:
+    def _merge_from(self, state: states.State, start: int) -> None:
         assert state.manifest is not None
         merged = state.segments[start:]
         keep = [np.flatnonzero(seg.alive) for seg in merged]
@@ -378,7 +292,7 @@ class NumpyBackend:
                 seg.data.vectors if len(k) == len(seg.alive) else seg.data.vectors[k]
                 for seg, k in pairs
             )
-            name = self._next_name(manifest)
+            name = states.next_name(manifest)
             manifest["segments"].append(files.write_segment(self.directory, name, data, parts))
         self._commit(manifest)
         # Readers holding the old state keep their memory maps (POSIX keeps unlinked files).
@@ -389,7 +303,7 @@ class NumpyBackend:
     def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
         self._info = info
         with self._state_lock:
-            self._state = _EMPTY
+            self._state = states.EMPTY
         state = self._current()
         if state.manifest is None:
             if not create:
@@ -401,23 +315,13 @@ class NumpyBackend:
         stored = state.manifest["info"]
         return CollectionInfo(info.name, stored["model"], int(stored["dimension"]))
 
-    @staticmethod
-    def _masks(state: _State, where: Filter | None) -> list[npt.NDArray[np.bool_] | None]:
-        out: list[npt.NDArray[np.bool_] | None] = []
-        for seg in state.segments:
-            if where is None:
-                out.append(None if seg.alive.all() else seg.alive)
-            else:
-                out.append(seg.alive & seg.columns.evaluate(where))
-        return out
-
     def query(
         self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
     ) -> list[list[Hit]]:
         state = self._current()
         found: list[list[tuple[float, int, int]]] = [[] for _ in range(len(vectors))]
         for s, (seg, mask) in enumerate(
-            zip(state.segments, self._masks(state, where), strict=True)
+            zip(state.segments, states.masks(state, where), strict=True)
         ):
             idx, scores = topk(seg.data.vectors, vectors, top_k, mask)
             for q in range(len(vectors)):
@@ -433,14 +337,14 @@ class NumpyBackend:
         return out
 
     @staticmethod
-    def _hit(state: _State, s: int, r: int, score: float, with_vector: bool) -> Hit:
+    def _hit(state: states.State, s: int, r: int, score: float, with_vector: bool) -> Hit:
         data = state.segments[s].data
         vector = np.array(data.vectors[r], dtype=np.float32) if with_vector else None
         score = min(1.0, max(-1.0, score))
         return Hit(data.ids[r], score, data.texts[r], _copy_meta(data.metadata[r]), vector)
 
     @staticmethod
-    def _record(state: _State, s: int, r: int, with_vectors: bool) -> StoredRecord:
+    def _record(state: states.State, s: int, r: int, with_vectors: bool) -> StoredRecord:
         data = state.segments[s].data
         vector = np.array(data.vectors[r], dtype=np.float32) if with_vectors else None
         return StoredRecord(data.ids[r], data.texts[r], _copy_meta(data.metadata[r]), vector)
@@ -453,14 +357,14 @@ class NumpyBackend:
         state = self._current()
         if where is None:
             return len(state.index)
-        return sum(int(m.sum()) for m in self._masks(state, where) if m is not None)
+        return sum(int(m.sum()) for m in states.masks(state, where) if m is not None)
 
     def scan(
         self, batch_size: int, with_vectors: bool = True, where: Filter | None = None
     ) -> Iterator[list[StoredRecord]]:
         state = self._current()  # one snapshot for the whole scan
         for s, (seg, mask) in enumerate(
-            zip(state.segments, self._masks(state, where), strict=True)
+            zip(state.segments, states.masks(state, where), strict=True)
         ):
             rows = np.flatnonzero(seg.alive if mask is None else mask).tolist()
             for start in range(0, len(rows), batch_size):
@@ -477,7 +381,7 @@ class NumpyBackend:
         state = self._current()
         ids: list[str] = []
         parts = []
-        for seg, mask in zip(state.segments, self._masks(state, where), strict=True):
+        for seg, mask in zip(state.segments, states.masks(state, where), strict=True):
             if mask is None:
                 ids.extend(seg.data.ids)
                 parts.append(seg.data.vectors)
@@ -512,7 +416,7 @@ class NumpyBackend:
     def close(self) -> None:
         # No lock outlives a write; drop the memory maps of this process.
         with self._state_lock:
-            self._state = _EMPTY
+            self._state = states.EMPTY
 
     def __repr__(self) -> str:
         return f"NumpyBackend({str(self.directory)!r}, pid={os.getpid()})"
