@@ -62,14 +62,21 @@ def test_ingest_is_exact_under_task_retries_and_reruns(
     report = ingest(spark.createDataFrame(records), collection=name, **store)
     check_stored_exactly(name, store, records, report)
     assert_tasks_failed(failing_writes, name)
-    assert report.encoded == 0  # encoded upstream by mapInArrow, once per Python worker
+    # Encoded upstream by mapInArrow, counted by the write tasks that stored the vectors: a
+    # failed attempt's rows are skipped (unchanged) on retry, so what was written was encoded.
+    assert report.encoded == report.written and report.carried == 0
     again = ingest(spark.createDataFrame(records), collection=name, **store)
     check_stored_exactly(name, store, records, again)
     assert (again.written, again.unchanged, again.encoded) == (0, N, 0)
     edition = source(edition=2)
     third = ingest(spark.createDataFrame(edition), collection=name, **store)
     check_stored_exactly(name, store, edition, third)
-    assert third.written == N // 10
+    assert third.written == third.encoded == N // 10
+    # Metadata alone changes (a fifth of the years): rewritten, never encoded.
+    repriced = [{**r, "year": r["year"] + 100} if i % 5 == 0 else r for i, r in enumerate(edition)]
+    fourth = ingest(spark.createDataFrame(repriced), collection=name, **store)
+    check_stored_exactly(name, store, repriced, fourth)
+    assert (fourth.encoded, fourth.metadata_only, fourth.written) == (0, N // 5, N // 5)
 
 
 def test_format_writes_with_options_and_reports(
@@ -137,4 +144,4 @@ def test_overwrite_and_missing_collection_are_refused(spark: SparkSession) -> No
     with pytest.raises(ConfigError):
         spec_from_options({})
     spec = spec_from_options({"Collection": "c", "chroma.host": "h", "id_field": ""})
-    assert spec.overrides == {"chroma": {"host": "h"}} and spec.id_field is None
+    assert spec.overrides == {"chroma": {"host": "h"}} and spec.fields.id_field is None

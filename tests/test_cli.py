@@ -270,7 +270,7 @@ def test_progress_off_a_terminal_is_plain_lines(tmp_path: Path) -> None:
 
     stream = io.StringIO()
     with IngestProgress(1000, stream=stream, interval_s=0.05) as watch:
-        watch(IngestReport(read=600, unchanged=100, encoded=300))
+        watch(IngestReport(read=600, unchanged=100, encoded=300, done=400))
         time.sleep(0.2)
     lines = stream.getvalue().splitlines()
     assert len(lines) >= 3 and "\r" not in stream.getvalue()

@@ -8,10 +8,10 @@ similar total size, so each record is rewritten O(log n) times) or when dead row
 
 Sharing, as SQLite does it: writers take turns, readers never block.
 
-* Each committed manifest is loaded into an immutable :class:`~vecstore.adapters.numpy_state.State` (segments, their live
-  rows, the id index). A reader takes the current state by reference and searches it without
-  a lock; a writer builds the next state and swaps the reference, so a reader sees the state
-  before or after a write, never a torn one.
+* Each committed manifest is loaded into an immutable state (segments, their live rows, the id
+  index; :mod:`vecstore.adapters.numpy_state`). A reader takes the current state by reference
+  and searches it without a lock; a writer builds the next state and swaps the reference, so a
+  reader sees the state before or after a write, never a torn one.
 * A write holds the collection's file lock (``<dir>/.lock``) only while it writes: threads of
   one process take turns on a thread lock first, processes on the file lock, waiting up to
   ``numpy.lock_timeout_s`` before :class:`~vecstore.errors.StoreLocked`. The lock dies with its

@@ -15,6 +15,10 @@
   filter pages through ``fetch_by_metadata`` (serverless indexes do not count by filter): the
   server selects, vecstore only counts. A namespace holding records written before the facts
   refuses ``$not`` around a range until :meth:`upgrade` rewrites them.
+* Metadata updates: Pinecone's ``update`` takes one id per request and merges metadata (it
+  cannot drop a key), so :meth:`PineconeBackend.update_metadata` fetches the stored values and
+  upserts them back with the new metadata, 1,000 per request; writes through one adapter take
+  turns, so no upsert slips in between.
 * Errors: 429, 5xx, connection failures and timeouts are ``BackendUnavailable``; the SDK already
   retries those (four attempts), so vecstore adds none here.
 """
@@ -117,6 +121,8 @@ class PineconeBackend(NetworkBackend):
             ("pinecone",),
             unreachable=(err.PineconeConnectionError, err.PineconeTimeoutError),
         )
+        # update_metadata upserts the stored values back: no write may slip in between.
+        self.serialise_writes()
         self.model = ""
         self.dimension = 0
         self._facts = True  # every record carries filter facts (checked on open)

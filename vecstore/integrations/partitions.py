@@ -153,13 +153,14 @@ def write_rows(spec: WriteSpec, rows: Iterable[Mapping[str, Any]], task: str) ->
 
 
 def engine_encoded(report: IngestReport) -> IngestReport:
-    """A job's report where the engine's own encoder stage made the vectors the tasks stored.
+    """A job's report where vecstore's own encoder stage made the vectors the rows carried.
 
-    The write tasks see vectors that came with the rows (``given``); in a job whose encoder
-    stage is vecstore's, those were encoded by that stage, so they count as encoded.
+    The write tasks see the stage's vectors as carried by the rows; the stage encoded exactly
+    those (it leaves the others null), and each partition's successful write task sees each of
+    its rows once, so they are counted as encoded.
     """
-    report.encoded += report.given
-    report.given = 0
+    report.encoded += report.carried
+    report.carried = 0
     return report
 
 

@@ -46,25 +46,15 @@ WRITE_TASK_CPUS = 0.25
 
 
 class _Stage:
-    """What the encoder stage and the sink share: the collection, its fields, the settings."""
+    """What the encoder stage and the sink share: the collection, its fields, the settings.
 
-    def __init__(
-        self,
-        collection: str,
-        *,
-        id_field: str | None = "id",
-        text_field: str = "text",
-        metadata_fields: Sequence[str] | None = None,
-        vector_field: str = "vector",
-        **overrides: Any,
-    ) -> None:
-        self.spec = WriteSpec.of(
-            collection,
-            id_field=id_field,
-            text_field=text_field,
-            metadata_fields=metadata_fields,
-            vector_field=vector_field,
-            **overrides,
+    ``collection`` is a name (the other arguments as :meth:`WriteSpec.of` takes them), or a
+    whole :class:`WriteSpec`.
+    """
+
+    def __init__(self, collection: str | WriteSpec, **kwargs: Any) -> None:
+        self.spec = (
+            collection if isinstance(collection, WriteSpec) else WriteSpec.of(collection, **kwargs)
         )
 
 
@@ -75,7 +65,7 @@ class Encode(_Stage):
     a null vector, and the write skips it. Arguments as :class:`VecstoreDatasink`'s.
     """
 
-    def __init__(self, collection: str, **kwargs: Any) -> None:
+    def __init__(self, collection: str | WriteSpec, **kwargs: Any) -> None:
         super().__init__(collection, **kwargs)
         self.collection = self.spec.open()  # held for the actor's life: one model, one client
 
@@ -94,7 +84,7 @@ class VecstoreDatasink(_Stage, Datasink[dict[str, Any]]):
     encoded in the task), and settings overrides as for :func:`vecstore.open_collection`.
     """
 
-    def __init__(self, collection: str, **kwargs: Any) -> None:
+    def __init__(self, collection: str | WriteSpec, **kwargs: Any) -> None:
         super().__init__(collection, **kwargs)
         self.report: IngestReport | None = None
 
@@ -145,7 +135,8 @@ def ingest(
     cfg = spec.settings()
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     actors = cfg.distributed.encoders or max(1, cpus // (cfg.threads or 1))
-    key = id_field if id_field is not None else text_field  # derived ids follow the text
+    fields = spec.fields
+    key = fields.id_field if isinstance(fields.id_field, str) else fields.text_field
     blocks = max(actors, cfg.distributed.max_writers or 0, 1) * 2
     # Materialised first: the shuffle's own actors need CPUs the encoder actors would hold.
     encoded = (
@@ -153,26 +144,14 @@ def ingest(
         .materialize()
         .map_batches(
             Encode,
-            fn_constructor_kwargs={
-                "collection": collection,
-                "id_field": id_field,
-                "text_field": text_field,
-                "metadata_fields": metadata_fields,
-                **settings,
-            },
+            fn_constructor_kwargs={"collection": spec},
             compute=ActorPoolStrategy(size=actors),
             batch_format="pandas",
             batch_size=cfg.distributed.window,
             num_cpus=cfg.threads or 1,
         )
     )
-    sink = VecstoreDatasink(
-        collection,
-        id_field=id_field,
-        text_field=text_field,
-        metadata_fields=metadata_fields,
-        **settings,
-    )
+    sink = VecstoreDatasink(spec)
     encoded.write_datasink(
         sink,
         ray_remote_args={

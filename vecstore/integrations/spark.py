@@ -104,6 +104,22 @@ def spec_from_options(options: Mapping[str, str]) -> WriteSpec:
     return WriteSpec(collection, fields, overrides)
 
 
+def spec_to_options(spec: WriteSpec) -> list[tuple[str, str]]:
+    """The data source's options that describe ``spec`` (the inverse of spec_from_options)."""
+    fields = spec.fields
+    if not (fields.id_field is None or isinstance(fields.id_field, str)):
+        raise ConfigError("the vecstore data source takes an id field name, not a function")
+    options = [
+        ("collection", spec.collection),
+        ("id_field", fields.id_field or ""),
+        ("text_field", fields.text_field),
+        ("vector_field", spec.vector_field),
+    ]
+    if fields.metadata_fields is not None:
+        options.append(("metadata_fields", ",".join(fields.metadata_fields)))
+    return options + list(_dotted(spec.overrides))
+
+
 @dataclass
 class ReportMessage(WriterCommitMessage):
     """One task's report, as plain values."""
@@ -207,6 +223,11 @@ def encode(
         vector_field=vector_field,
         **settings,
     )
+    return _encode(df, spec)
+
+
+def _encode(df: DataFrame, spec: WriteSpec) -> DataFrame:
+    vector_field = spec.vector_field
     # A new schema: StructType.add would change df's own (cached) one in place.
     schema = StructType([*df.schema.fields, StructField(vector_field, ArrayType(FloatType()))])
 
@@ -239,31 +260,23 @@ def ingest(
     started = time.perf_counter()
     spark = df.sparkSession
     register(spark)
-    cfg = WriteSpec(collection, overrides=settings).settings()
-    key = id_field if id_field is not None else text_field  # derived ids follow the text
-    parts = cfg.distributed.max_writers or spark.sparkContext.defaultParallelism
-    encoded = encode(
-        df.repartition(parts, key),
-        collection=collection,
+    spec = WriteSpec.of(
+        collection,
         id_field=id_field,
         text_field=text_field,
         metadata_fields=metadata_fields,
         **settings,
     )
+    cfg = spec.settings()
+    fields = spec.fields
+    key = fields.id_field if isinstance(fields.id_field, str) else fields.text_field
+    parts = cfg.distributed.max_writers or spark.sparkContext.defaultParallelism
+    encoded = _encode(df.repartition(parts, key), spec)
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "report.json"
-        writer = (
-            encoded.write.format("vecstore")
-            .mode("append")
-            .option("collection", collection)
-            .option("id_field", id_field or "")
-            .option("text_field", text_field)
-            .option("report_path", str(report_path))
-        )
-        if metadata_fields is not None:
-            writer = writer.option("metadata_fields", ",".join(metadata_fields))
-        for key, value in _dotted(settings):
-            writer = writer.option(key, value)
+        writer = encoded.write.format("vecstore").mode("append")
+        for option, value in [*spec_to_options(spec), ("report_path", str(report_path))]:
+            writer = writer.option(option, value)
         writer.save()
         report = report_from_dict(json.loads(report_path.read_text()))
     report.duration_s = time.perf_counter() - started

@@ -92,7 +92,9 @@ class _Run:
         found = self.target.backend.get(list(items))  # hashes only: no vectors
         todo = plan(list(items.values()), found, self.target.info.model, self.tag)
         self.report.unchanged += todo.unchanged
+        self.report.done += todo.unchanged
         self.report.changed += len(todo.write) + len(todo.metadata)
+        self.report.carried += sum(it.vector is not None for it in items.values())
         if self.progress is not None and todo.unchanged:
             self.progress(todo.unchanged)
         self.moved()
@@ -111,6 +113,7 @@ class _Run:
 
     def _encoded(self, n: int) -> None:
         self.report.encoded += n
+        self.report.done += n
         self.moved()
 
     def _write_job(self, todo: Plan) -> Job:

@@ -23,17 +23,19 @@ class IngestReport:
     """What one ingest run did.
 
     Of the records read, ``unchanged`` ones are left alone; ``changed`` ones (new, or changed
-    text or metadata) are written: ``encoded`` counts texts encoded, ``given`` records stored
-    with the vector they carried, ``metadata_only`` records rewritten with their stored vector
-    because only their metadata changed; ``written`` counts every record written. ``failed``
-    counts records refused (by the checks or the store), each with its place in ``failures``.
+    text or metadata) are written (``written``): ``encoded`` counts texts encoded,
+    ``metadata_only`` records rewritten with their stored vector because only their metadata
+    changed. ``carried`` counts records that came with a vector of their own (``vector_field``,
+    encoded upstream), written or not. ``failed`` counts records refused (by the checks or the
+    store), each with its place in ``failures``. ``done`` is for progress: records the run is
+    through with so far (an encoded record counts once encoded, before it is written).
     """
 
     read: int = 0
     unchanged: int = 0
     changed: int = 0  # new or changed records found (what a dry run would write)
     encoded: int = 0  # records whose text was encoded
-    given: int = 0  # records stored with the vector they carried (vector_field), not encoded
+    carried: int = 0  # records that came with a vector of their own (vector_field)
     metadata_only: int = 0  # text unchanged, metadata changed: rewritten with the stored vector
     written: int = 0
     failed: int = 0
@@ -41,17 +43,13 @@ class IngestReport:
     sync_skipped: bool = False  # sync: not done, because some records failed
     duration_s: float = 0.0
     dry_run: bool = False
+    done: int = 0
     failures: list[Failure] = field(default_factory=list)
 
     @property
     def encoded_per_s(self) -> float:
         """Records encoded per second of the run (skipped records do not count)."""
         return self.encoded / self.duration_s if self.duration_s > 0 else 0.0
-
-    @property
-    def done(self) -> int:
-        """Records the run is through with so far (encoded ones count once encoded)."""
-        return self.unchanged + self.encoded + self.given + self.metadata_only + self.failed
 
     def as_dict(self) -> dict[str, Any]:
         """The report as plain JSON-ready values."""

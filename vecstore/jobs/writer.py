@@ -42,6 +42,7 @@ class DeadLetters:
         """Count and keep one failure."""
         with self._lock:
             self.report.failed += 1
+            self.report.done += 1
             if len(self.report.failures) < MAX_FAILURES_KEPT:
                 self.report.failures.append(Failure(where, reason))
             if self.path is None:
@@ -149,8 +150,7 @@ class Writer:
         self.report.written += len(job.ids)
         if job.batch is None:
             self.report.metadata_only += len(job.ids)
-        else:
-            self.report.given += len(job.given)
+        self.report.done += len(job.ids) if job.batch is None else len(job.given)
         self._handled(len(job.ids))
 
     def _isolate(self, job: Job, exc: VecstoreError) -> None:
