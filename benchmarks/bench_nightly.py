@@ -57,7 +57,9 @@ def night(code: Path, data: Path, store: Path) -> tuple[float, dict[str, Any]]:
     env.pop("VECSTORE_MODEL", None)
     argv = [sys.executable, "-c", "import sys; from vecstore.cli import main; sys.exit(main())"]
     argv += ["ingest", str(data), "--collection", "catalogue", "--json"]
-    quiet = subprocess.run([*argv, "--help"], capture_output=True, text=True, env=env)
+    quiet = subprocess.run(
+        [*argv, "--help"], capture_output=True, text=True, env=env, cwd=store.parent
+    )
     if "--quiet" in quiet.stdout:
         argv.append("--quiet")
     started = time.perf_counter()
