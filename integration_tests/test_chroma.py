@@ -237,3 +237,16 @@ def test_stored_facts_are_invisible_and_types_kept(server: tuple[str, int]) -> N
         "s",
     ]
     col.close()
+
+
+def test_the_store_lists_its_vecstore_collections(server: tuple[str, int]) -> None:
+    a, b = unique("lista"), unique("listb")
+    for name, n in ((a, 2), (b, 3)):
+        col = server_collection(server, name)
+        col.upsert([f"text {i}" for i in range(n)])
+        col.close()
+    col = server_collection(server, a)
+    found = {c.name: c for c in col.backend.collections() or []}
+    col.close()
+    assert (found[a].count, found[b].count) == (2, 3)
+    assert (found[a].model, found[a].dimension) == (f"hash:{DIM}", DIM)

@@ -252,3 +252,13 @@ def test_ingest_dead_letters_a_record_too_large_for_pinecone(server: tuple[str, 
     assert (report.written, report.failed) == (49, 1)
     assert report.failures[0].where == "record 17" and "40960" in report.failures[0].reason
     assert col.count() == 49
+
+
+def test_the_index_lists_its_vecstore_namespaces(server: tuple[str, Index]) -> None:
+    host, _ = server
+    a, b = unique("lista"), unique("listb")
+    pinecone_collection(host, a).upsert(["one", "two"])
+    pinecone_collection(host, b).upsert(["three"])
+    found = {c.name: c for c in pinecone_collection(host, a).backend.collections() or []}
+    assert (found[a].count, found[b].count) == (2, 1)
+    assert (found[a].model, found[a].dimension) == (f"hash:{DIM}", DIM)

@@ -112,3 +112,18 @@ def test_unreachable_server_is_backend_unavailable() -> None:
     s = load_settings(backend="qdrant", qdrant={"url": f"http://127.0.0.1:{port}"})
     with pytest.raises(BackendUnavailable, match="unreachable"):
         Collection("down", encoder=HashEncoder(DIM), settings=s)
+
+
+def test_the_store_lists_its_vecstore_collections(tmp_path: Path) -> None:
+    s = load_settings(backend="qdrant", qdrant={"path": str(tmp_path / "q")})
+    col = Collection("first", encoder=HashEncoder(DIM), settings=s)
+    col.upsert(["one", "two"])
+    col.close()
+    col = Collection("second", encoder=HashEncoder(DIM), settings=s)
+    col.upsert(["three"])
+    found = col.backend.collections()
+    col.close()
+    assert [(c.name, c.count, c.model, c.dimension) for c in found or []] == [
+        ("first", 2, f"hash:{DIM}", DIM),
+        ("second", 1, f"hash:{DIM}", DIM),
+    ]
