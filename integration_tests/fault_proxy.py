@@ -1,15 +1,18 @@
 """A TCP proxy on loopback that breaks a share of the traffic between a client and a server.
 
 Each HTTP request the client starts (a chunk opening with a method) is forwarded, or, at
-``fault_rate`` (every n-th request, deterministically) and for the first ``fault_first``
-requests (client construction and collection opening included), meets one fault, the kinds in turn:
-the connection dropped (closed), reset (RST), delayed, or answered with an HTTP 503 and
-closed. The rest of a request's bytes pass. Faults count by kind in ``faults``. Only loopback
-addresses are used.
+``fault_rate`` and for the first ``fault_first`` requests (client construction and collection
+opening included), meets one fault: the connection dropped (closed), reset (RST), delayed, or
+answered with an HTTP 503 and closed. Without ``seed`` every n-th request fails and the kinds
+come in turn (a fixed pattern); with ``seed`` each request fails with probability
+``fault_rate`` and the kind is drawn at random too (reproducible from the seed), so the same
+call can fail several times in a row, as on a real flaky network. The rest of a request's bytes
+pass. Faults count by kind in ``faults``. Only loopback addresses are used.
 """
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
 import threading
@@ -29,10 +32,13 @@ SERVICE_UNAVAILABLE = (
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, fault_rate: float, fault_first: int = 0) -> None:
+    def __init__(
+        self, upstream_port: int, fault_rate: float, fault_first: int = 0, seed: int | None = None
+    ) -> None:
         self.upstream_port = upstream_port
         self.fault_rate = fault_rate
         self.fault_first = fault_first
+        self.random = random.Random(seed) if seed is not None else None
         self.lock = threading.Lock()
         self.faults: Counter[str] = Counter()
         self.requests = 0
@@ -41,17 +47,23 @@ class FaultProxy:
         self.stopped = threading.Event()
 
     def _decide(self) -> str | None:
-        """The first ``fault_first`` requests and every (1 / fault_rate)-th one meet a fault,
-        the kinds taken in turn."""
+        """The first ``fault_first`` requests and a ``fault_rate`` share of the rest meet a fault:
+        every (1 / fault_rate)-th with the kinds in turn, or at random with ``seed``."""
         with self.lock:
             self.requests += 1
             first = self.requests <= self.fault_first
-            periodic = self.fault_rate > 0 and not (
-                self.requests % max(1, round(1 / self.fault_rate))
-            )
-            if not (first or periodic):
+            if self.random is not None:
+                hit = self.random.random() < self.fault_rate
+            else:
+                hit = self.fault_rate > 0 and not (
+                    self.requests % max(1, round(1 / self.fault_rate))
+                )
+            if not (first or hit):
                 return None
-            kind = KINDS[sum(self.faults.values()) % len(KINDS)]
+            if self.random is not None:
+                kind = self.random.choice(KINDS)
+            else:
+                kind = KINDS[sum(self.faults.values()) % len(KINDS)]
             self.faults[kind] += 1
             return kind
 
@@ -116,10 +128,10 @@ class FaultProxy:
 
 @contextmanager
 def fault_proxy(
-    upstream_port: int, fault_rate: float, fault_first: int = 0
+    upstream_port: int, fault_rate: float, fault_first: int = 0, seed: int | None = None
 ) -> Iterator[FaultProxy]:
     """A running proxy to ``127.0.0.1:upstream_port``; stopped on exit."""
-    proxy = FaultProxy(upstream_port, fault_rate, fault_first)
+    proxy = FaultProxy(upstream_port, fault_rate, fault_first, seed)
     thread = threading.Thread(target=proxy.serve, daemon=True)
     thread.start()
     try:

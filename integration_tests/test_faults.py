@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,6 +148,49 @@ def test_chroma_faulty_from_the_first_request_ends_exact(chroma: tuple[str, int]
         assert all(r.metadata == {"g": int(r.id[1:]) % 4} for r in stored)
         assert proxy.faults["reset"] > 1, proxy.faults
         col.close()
+
+
+RANDOM_FAULT_RATE = 0.2
+RANDOM_SEEDS = (11, 12)
+
+
+def _through_a_flaky_network(settings: Any, proxy: Any, n: int = 3000) -> None:
+    """Open, ingest, read back through ``proxy``; with the default retry settings."""
+    col = Collection("flaky", encoder=HashEncoder(DIM), settings=settings)
+    records = [{"id": f"r{i}", "text": f"record {i}", "g": i % 4} for i in range(n)]
+    report = col.ingest(records, window=500)
+    assert (report.written, report.failed) == (n, 0), report.failures[:3]
+    assert col.ingest(records, window=500).unchanged == n  # re-read through the faults too
+    stored = col.get([r["id"] for r in records])
+    assert [r.id for r in stored] == [r["id"] for r in records]
+    assert all(r.metadata == {"g": int(r.id[1:]) % 4} for r in stored)
+    assert col.count() == n and col.count({"g": 0}) == n // 4
+    col.close()
+    assert sum(proxy.faults.values()) > 20, proxy.faults  # it was really flaky
+    assert proxy.requests > 50
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_chroma_through_random_faults_from_the_first_request(
+    chroma: tuple[str, int], seed: int
+) -> None:
+    """A fifth of the requests fail at random (so one call can fail several times in a row),
+    from the client's construction on; the default retry budget carries the job through."""
+    with fault_proxy(chroma[1], fault_rate=RANDOM_FAULT_RATE, fault_first=1, seed=seed) as proxy:
+        settings = load_settings(backend="chroma", chroma={"host": "127.0.0.1", "port": proxy.port})
+        _through_a_flaky_network(settings, proxy)
+
+
+@pytest.mark.parametrize("seed", RANDOM_SEEDS)
+def test_pinecone_through_random_faults_from_the_first_request(seed: int) -> None:
+    with pinecone_server(DIM) as (host, _):
+        port = int(host.rsplit(":", 1)[1])
+        with fault_proxy(port, fault_rate=RANDOM_FAULT_RATE, fault_first=1, seed=seed) as proxy:
+            settings = load_settings(
+                backend="pinecone",
+                pinecone={"host": f"http://127.0.0.1:{proxy.port}", "api_key": "k"},
+            )
+            _through_a_flaky_network(settings, proxy)
 
 
 def test_chroma_killed_mid_ingest_then_rerun_is_exact(tmp_path: Path) -> None:

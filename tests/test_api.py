@@ -39,6 +39,7 @@ EXPECTED = {
     "StoreCorrupted",
     "StoreError",
     "StoreLocked",
+    "StoreUnwritable",
     "StoredRecord",
     "VecstoreError",
     "load_settings",

@@ -94,3 +94,77 @@ def test_open_collection_from_configuration_only(
         col.upsert(["configured only"])
         assert col.describe()["path"] == str(tmp_path / "data" / "jobs")
     assert (tmp_path / "data" / "jobs" / "manifest.json").exists()
+
+
+SECRET = "sk-live-0123456789abcdef"
+
+
+def _everything_said(exc: BaseException) -> str:
+    """Every string an error could be shown as: itself, its chain, a formatted traceback."""
+    import traceback
+
+    seen: list[str] = []
+    link: BaseException | None = exc
+    while link is not None:
+        seen += [str(link), repr(link), repr(link.args)]
+        link = link.__cause__ or link.__context__
+    seen.append("".join(traceback.format_exception(exc)))
+    return "\n".join(seen)
+
+
+@pytest.mark.parametrize(
+    ("env", "toml", "overrides"),
+    [
+        ({"VECSTORE_PINECONE__APIKEY": SECRET}, None, {}),  # misspelt key
+        ({"VECSTORE_QDRANT__APIKEY": SECRET, "VECSTORE_QDRANT__URL": "http://q"}, None, {}),
+        ({}, f'[pinecone]\napi_key = ["{SECRET}"]\n', {}),
+        ({}, f'[pinecone]\napikey = "{SECRET}"\n', {}),
+        ({}, f'api_key = "{SECRET}"\n', {}),
+        ({}, None, {"pinecone": {"api_key": [SECRET]}}),
+        ({}, None, {"pinecone": {"api_key": SECRET, "hots": "x"}}),
+        ({}, None, {"pinecone": {"api_key": SECRET}, "retry": {"attempts": "many"}}),
+    ],
+)
+def test_secrets_never_leak_from_a_bad_configuration(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    toml: str | None,
+    overrides: dict[str, object],
+) -> None:
+    from vecstore.cli import main
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    config = None
+    if toml is not None:
+        config = tmp_path / "bad.toml"
+        config.write_text(toml)
+    with pytest.raises(ConfigError) as info:
+        load_settings(config, **overrides)
+    said = _everything_said(info.value)
+    assert SECRET not in said and info.value.__cause__ is None and info.value.__context__ is None
+    argv = ["count", *(["--config", str(config)] if config else [])]
+    if not overrides:  # the CLI reads the same sources
+        assert main(argv) == 1
+        out, err = capsys.readouterr()
+        assert SECRET not in out + err and err.startswith("error: invalid configuration")
+    assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+
+def test_secrets_never_leak_from_a_refused_request() -> None:
+    """A store that refuses the key: the error names the store, never the key."""
+    pytest.importorskip("pinecone", reason="the pinecone extra is not installed")
+    from vecstore import StoreError
+
+    with pytest.raises(StoreError) as info:
+        open_collection(
+            "c",
+            backend="pinecone",
+            model="hash:8",
+            pinecone={"host": "http://127.0.0.1:9", "api_key": SECRET},
+            retry={"deadline_s": 0.5},
+        )
+    assert SECRET not in _everything_said(info.value)

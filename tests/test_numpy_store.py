@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import make_collection
 from vecstore import (
     HashEncoder,
+    StoreError,
     IncompatibleCollection,
     InvalidName,
     StoreCorrupted,
@@ -137,7 +138,7 @@ def test_crash_before_commit_keeps_previous_state(
         raise OSError("simulated crash before the manifest is replaced")
 
     monkeypatch.setattr(numpy_files, "write_manifest", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreError, match="simulated crash"):  # a vecstore error, not a raw one
         col.upsert(["after", "new"], ids=["a", "b"], metadata=[{"v": 2}, None])
     monkeypatch.undo()
     col.close()

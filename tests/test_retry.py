@@ -92,3 +92,36 @@ def test_retry_after_is_honoured() -> None:
     backend = RetryingBackend(Once(), RetryPolicy(attempts=3, deadline_s=10))  # type: ignore[arg-type]
     assert backend.count() == 7
     assert Once.calls[1] - Once.calls[0] >= 0.6
+
+
+def test_a_call_has_a_time_budget_not_a_count_of_attempts() -> None:
+    """By default a call is retried for as long as its deadline allows (a flaky network can
+    fail the same call many times in a row), then the last error surfaces."""
+
+    class Down:
+        capabilities = NumpyBackend.capabilities
+
+        def __init__(self, failures: int) -> None:
+            self.failures, self.calls = failures, 0
+
+        def count(self, where: Any = None) -> int:
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise BackendUnavailable("connection reset")
+            return 3
+
+    policy = RetryPolicy(attempts=None, deadline_s=3.0, backoff_max_s=0.02)
+    flaky = Down(failures=25)
+    assert RetryingBackend(flaky, policy).count() == 3 and flaky.calls == 26  # type: ignore[arg-type]
+    forever = Down(failures=10**9)
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable, match="connection reset"):
+        RetryingBackend(forever, RetryPolicy(None, 0.5, backoff_max_s=0.02)).count()  # type: ignore[arg-type]
+    assert 0.5 <= time.monotonic() - started < 2.0 and forever.calls > 5
+
+
+def test_the_default_policy_is_a_time_budget() -> None:
+    settings = load_settings()
+    assert settings.retry.attempts is None and settings.retry.deadline_s >= 120
+    policy = RetryPolicy()
+    assert policy.attempts is None and policy.deadline_s == settings.retry.deadline_s

@@ -24,6 +24,7 @@ from vecstore.errors import (
     StoreCorrupted,
     StoreError,
     StoreLocked,
+    StoreUnwritable,
     VecstoreError,
 )
 from vecstore.jobs.report import IngestReport
@@ -72,6 +73,7 @@ __all__ = [
     "StoreCorrupted",
     "StoreError",
     "StoreLocked",
+    "StoreUnwritable",
     "StoredRecord",
     "VecstoreError",
     "load_settings",

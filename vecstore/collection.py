@@ -32,7 +32,7 @@ from vecstore.errors import FilterError, InvalidInput, InvalidName, StoreError
 from vecstore.hashing import public_hit, public_record
 from vecstore.metadata import MetadataPolicy, check_policy
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
-from vecstore.retry import RetryingBackend, RetryPolicy
+from vecstore.retry import RetryingBackend, policy_of
 
 if TYPE_CHECKING:
     from vecstore.config import Settings
@@ -67,8 +67,10 @@ class Collection:
             from vecstore.config import load_settings
 
             settings = load_settings()
-        if not isinstance(name, str) or not name:
-            raise InvalidName(f"a collection name is a non-empty str, got {name!r}")
+        if not isinstance(name, str) or not name or validation.unicode_problem(name):
+            raise InvalidName(
+                f"a collection name is a non-empty str of valid Unicode, got {name!r}"
+            )
         self.name = name
         self.metadata_policy: MetadataPolicy = check_policy(
             metadata_policy or settings.metadata_policy
@@ -87,7 +89,7 @@ class Collection:
             if isinstance(backend, Backend)
             else create_backend(self.backend_name, name, settings)
         )
-        policy = RetryPolicy(settings.retry.attempts, settings.retry.deadline_s)
+        policy = policy_of(settings.retry)
         self._backend = RetryingBackend(inner, policy)
         self._closed = False
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
@@ -287,10 +289,9 @@ class Collection:
         sync: bool = False,
         window: int | None = None,
     ) -> IngestReport:
-        """Stream dicts or a JSONL/CSV/TSV/Parquet file into the collection.
+        """Stream dicts or a JSONL/CSV/TSV/Parquet file in (see :mod:`vecstore.jobs.ingest`).
 
-        ``fields`` (a :class:`~vecstore.jobs.fields.FieldMap`) replaces the four field
-        keywords. See :mod:`vecstore.jobs.ingest`.
+        ``fields`` (a :class:`~vecstore.jobs.fields.FieldMap`) replaces the four field keywords.
         """
         from vecstore.jobs.fields import FieldMap
         from vecstore.jobs.ingest import INGEST_WINDOW, ingest
@@ -362,6 +363,7 @@ class Collection:
         for i, rid in enumerate(id_list):
             if not isinstance(rid, str) or not rid:
                 raise InvalidInput(f"id must be a non-empty str, got {rid!r}", record=i, field="id")
+            validation.check_unicode(rid, i, "id")
         return id_list
 
     def _filter(self, where: filters.Where) -> filters.Filter | None:

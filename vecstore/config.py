@@ -4,7 +4,10 @@ Precedence, highest first: keyword overrides given to :func:`load_settings` (or 
 then ``VECSTORE_*`` environment variables, then the TOML file (the path given explicitly,
 else ``vecstore.toml`` in the working directory when it exists), then the defaults below.
 Nested keys use ``__`` in the environment (``VECSTORE_NUMPY__PATH``) and tables in TOML
-(``[numpy] path = "..."``). API keys are ``SecretStr``: never shown in a repr or a log line.
+(``[numpy] path = "..."``). API keys are ``SecretStr``: never shown in a repr or a log line,
+and a configuration that is wrong (a misspelt key, a list where a string goes) is a
+``ConfigError`` that names the setting and the problem but never quotes a value, and chains no
+exception that would.
 """
 
 from __future__ import annotations
@@ -72,10 +75,14 @@ class PineconeSettings(_Section):
 
 
 class RetrySettings(_Section):
-    """Retries of transient store errors (see vecstore.retry)."""
+    """Retries of transient store errors (see vecstore.retry): a time budget per call."""
 
-    attempts: int = 5
-    deadline_s: float = 60.0
+    attempts: int | None = Field(default=None, ge=1)
+    """Attempts at most per call; None: as many as ``deadline_s`` allows."""
+    deadline_s: float = Field(default=120.0, gt=0)
+    """Seconds a call may spend retrying, from its first attempt."""
+    backoff_max_s: float = Field(default=10.0, gt=0)
+    """The longest wait between two attempts (waits grow exponentially, with jitter)."""
 
 
 class DistributedSettings(_Section):
@@ -166,6 +173,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     except PydanticValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors(include_input=False)
+            for err in exc.errors(include_input=False, include_context=False, include_url=False)
         )
-        raise ConfigError(f"invalid configuration: {problems}") from exc
+    # Raised here, outside the except block: pydantic's error quotes the values it refused (an
+    # API key among them), so it must be neither the cause nor the context of ours.
+    raise ConfigError(f"invalid configuration: {problems}")

@@ -124,8 +124,8 @@ def checked_vectors(encoder: Encoder, out: Any, n: int, dimension: int) -> Vecto
             f"{int(np.flatnonzero(norms <= 0)[0])} of {n}"
         )
     off = np.abs(norms - 1.0) > UNIT_TOLERANCE
-    if off.any():
-        arr[off] /= norms[off, None].astype(np.float32)
+    if off.any():  # divided in float64: float32 would round tiny or huge norms
+        arr[off] = (arr[off].astype(np.float64) / norms[off, None]).astype(np.float32)
     return arr
 
 

@@ -13,7 +13,8 @@ translated at the adapter boundary (``raise ... from exc``)::
     ├── IncompatibleCollection       opened with another model, dimension or metric
     ├── EncoderError                 an encoder returned a broken batch (shape, NaN, zero rows)
     ├── StoreError                   the store itself failed
-    │   ├── StoreCorrupted           files on disk are truncated or damaged
+    │   ├── StoreCorrupted           files on disk are not what vecstore wrote (damaged, tampered)
+    │   ├── StoreUnwritable          the disk is full, read-only, or refuses the write
     │   ├── StoreLocked              another writer held the collection past the lock timeout
     │   ├── CollectionNotFound       opened without creating, and it does not exist
     │   └── BackendError             a store client failed (``transient``, ``status``)
@@ -22,6 +23,10 @@ translated at the adapter boundary (``raise ... from exc``)::
 ``transient`` is True only for failures worth retrying. ``BackendError.status`` is the HTTP
 status the store answered, when it answered one. The translation from each client's exceptions
 is one table for every network adapter: :mod:`vecstore.adapters.translate`.
+
+Every error pickles with its fields (message, ``record``, ``field``, ``status``,
+``retry_after``, ...), so it crosses process boundaries (Ray and Spark workers, multiprocessing)
+as it was raised.
 """
 
 from __future__ import annotations
@@ -41,14 +46,30 @@ __all__ = [
     "StoreCorrupted",
     "StoreError",
     "StoreLocked",
+    "StoreUnwritable",
     "VecstoreError",
 ]
+
+
+def _rebuild(
+    cls: type[BaseException], args: tuple[object, ...], state: dict[str, object]
+) -> BaseException:
+    """An error as it was pickled: the same class, args and fields, without calling __init__."""
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 class VecstoreError(Exception):
     """Root of every error vecstore raises."""
 
     transient: bool = False
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Exception pickles as cls(*args), which loses keyword fields (and breaks subclasses
+        # whose __init__ takes other arguments): rebuild from args and fields instead.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
 
 
 class ConfigError(VecstoreError):
@@ -107,6 +128,14 @@ class StoreError(VecstoreError):
 
 class StoreCorrupted(StoreError):
     """Files of a collection on disk are truncated or damaged."""
+
+
+class StoreUnwritable(StoreError):
+    """The store cannot be written: the disk is full, read-only, or refuses the write.
+
+    The message names the path and the cause; what was stored before stays intact, and the
+    next write succeeds once the cause is gone.
+    """
 
 
 class StoreLocked(StoreError):

@@ -18,6 +18,10 @@ Meaning, identical on every backend:
   and ``$exists: false`` is false on a missing field.
 
 :func:`matches` is the plain reference evaluator; stores compile the tree their own way.
+
+Limits: a filter nests at most :data:`MAX_DEPTH` levels (each ``$and``, ``$or`` and ``$not``,
+and each field, is a level); a deeper one is a ``FilterError``, so no store compiler or
+evaluator ever recurses without bound. Field names and string operands must be valid Unicode.
 """
 
 from __future__ import annotations
@@ -31,12 +35,15 @@ import numpy as np
 
 from vecstore.errors import FilterError
 from vecstore.records import MAX_SAFE_INT, Metadata, Scalar
+from vecstore.validation import unicode_problem
 
 CompareOp = Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$contains"]
 EQUALITY_OPS: frozenset[str] = frozenset({"$eq", "$ne", "$contains"})
 RANGE_OPS: frozenset[str] = frozenset({"$gt", "$gte", "$lt", "$lte"})
 SET_OPS: frozenset[str] = frozenset({"$in", "$nin"})
 LOGICAL_OPS: frozenset[str] = frozenset({"$and", "$or", "$not"})
+MAX_DEPTH = 64
+"""Levels a filter may nest (MongoDB allows 100; the store compilers each add frames per level)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,46 +90,74 @@ Where: TypeAlias = Mapping[str, Any] | Filter | None
 
 def parse(where: Where) -> Filter | None:
     """Parse a filter dict into a syntax tree; ``None`` or ``{}`` match everything."""
-    if where is None or isinstance(where, Compare | Exists | And | Or | Not):
+    if where is None:
+        return None
+    if isinstance(where, Compare | Exists | And | Or | Not):
+        if _depth(where) > MAX_DEPTH:
+            raise FilterError(f"the filter nests deeper than {MAX_DEPTH} levels")
         return where
     if not isinstance(where, Mapping):
         raise FilterError(f"a filter must be a dict, got {type(where).__name__}")
     if not where:
         return None
-    return _parse_doc(where, "where")
+    return _parse_doc(where, "where", 1)
+
+
+def _deeper(path: str, depth: int) -> int:
+    if depth > MAX_DEPTH:
+        raise FilterError(f"{path[:60]}...: the filter nests deeper than {MAX_DEPTH} levels")
+    return depth + 1
+
+
+def _depth(node: Filter) -> int:
+    """How many levels a syntax tree nests (counted without recursion)."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(current, And | Or):
+            stack.extend((c, level + 1) for c in current.children)
+        elif isinstance(current, Not):
+            stack.append((current.child, level + 1))
+    return deepest
 
 
 def _combine(nodes: list[Filter]) -> Filter:
     return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
 
 
-def _parse_doc(doc: Any, path: str) -> Filter:
+def _parse_doc(doc: Any, path: str, depth: int) -> Filter:
     if not isinstance(doc, Mapping) or not doc:
-        raise FilterError(f"{path}: expected a non-empty filter dict, got {doc!r}")
+        raise FilterError(f"{path[:200]}: expected a non-empty filter dict, got {doc!r:.200}")
+    deeper = _deeper(path, depth)
     nodes: list[Filter] = []
     for key, value in doc.items():
         here = f"{path}[{key!r}]"
         if not isinstance(key, str) or not key:
             raise FilterError(f"{here}: field names must be non-empty strings")
+        problem = unicode_problem(key)
+        if problem is not None:
+            raise FilterError(f"{here}: the field name {problem}")
         if key in ("$and", "$or"):
             if not isinstance(value, list | tuple) or not value:
                 raise FilterError(f"{here}: {key} takes a non-empty list of filters")
-            children = tuple(_parse_doc(c, f"{here}[{i}]") for i, c in enumerate(value))
+            children = tuple(_parse_doc(c, f"{here}[{i}]", deeper) for i, c in enumerate(value))
             nodes.append(And(children) if key == "$and" else Or(children))
         elif key == "$not":
-            nodes.append(Not(_parse_doc(value, here)))
+            nodes.append(Not(_parse_doc(value, here, deeper)))
         elif key.startswith("$"):
             raise FilterError(f"{here}: unknown logical operator {key!r} (use $and, $or, $not)")
         else:
-            nodes.append(_parse_field(key, value, here))
+            nodes.append(_parse_field(key, value, here, deeper))
     return _combine(nodes)
 
 
-def _parse_field(field: str, cond: Any, path: str) -> Filter:
+def _parse_field(field: str, cond: Any, path: str, depth: int) -> Filter:
     if not isinstance(cond, Mapping):
         return Compare(field, "$eq", _operand_scalar(cond, "$eq", path))
     if not cond:
-        raise FilterError(f"{path}: an empty operator dict says nothing")
+        raise FilterError(f"{path[:200]}: an empty operator dict says nothing")
+    deeper = _deeper(path, depth)
     nodes: list[Filter] = []
     for op, operand in cond.items():
         here = f"{path}[{op!r}]"
@@ -144,7 +179,7 @@ def _parse_field(field: str, cond: Any, path: str) -> Filter:
                 raise FilterError(f"{here}: $exists takes true or false, got {operand!r}")
             nodes.append(Exists(field, bool(operand)))
         elif op == "$not":
-            nodes.append(Not(_parse_field(field, operand, here)))
+            nodes.append(Not(_parse_field(field, operand, here, deeper)))
         else:
             raise FilterError(f"{here}: unknown operator {op!r}")
     return _combine(nodes)
@@ -153,7 +188,12 @@ def _parse_field(field: str, cond: Any, path: str) -> Filter:
 def _operand_scalar(value: Any, op: str, path: str) -> Scalar:
     if isinstance(value, np.generic):
         value = value.item()
-    if isinstance(value, bool | str):
+    if isinstance(value, str):
+        problem = unicode_problem(value)
+        if problem is not None:
+            raise FilterError(f"{path}: the {op} operand {problem}")
+        return value
+    if isinstance(value, bool):
         return value
     if isinstance(value, int | float):
         return _operand_number(value, op, path)

@@ -42,6 +42,7 @@ import orjson
 from vecstore.errors import InvalidInput
 from vecstore.records import MAX_SAFE_INT, Metadata, MetaValue, Scalar
 from vecstore.reserved import FOREIGN_PREFIXES, RESERVED_PREFIX
+from vecstore.validation import unicode_problem
 
 MAX_METADATA_BYTES = 40 * 1024
 """Largest JSON-encoded metadata of one record (Pinecone's per-vector limit)."""
@@ -66,6 +67,8 @@ def _scalar(value: Any) -> Scalar | None:
 
 def _check_scalar(value: Scalar) -> str | None:
     """Return why a scalar is refused, or None."""
+    if isinstance(value, str):
+        return unicode_problem(value)
     if isinstance(value, float) and not math.isfinite(value):
         return f"{value!r} is not a finite number"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
@@ -103,6 +106,9 @@ def check_key(key: Any, record: int | str) -> str:
     """Return ``key`` if it is a portable metadata key, else raise InvalidInput."""
     if not isinstance(key, str) or not key:
         raise InvalidInput(f"metadata key {key!r} must be a non-empty str", record=record)
+    problem = unicode_problem(key)
+    if problem is not None:  # the key itself cannot be shown as a field name
+        raise InvalidInput(f"metadata key {key!r} {problem}", record=record)
     if key[0] in "$#" or "." in key or key.startswith(RESERVED_KEY_PREFIXES):
         raise InvalidInput(
             "keys must not start with '$', '#', '_vecstore' or 'chroma:', nor contain '.'",

@@ -12,6 +12,9 @@ Decisions (also in the README):
   positions: a silent "last wins" would hide a bug in the caller's data.
 * Vectors are finite, non-zero, of the collection's dimension; stored unit-normalised as float32.
   The caller's arrays are never modified.
+* Every string (text, id, metadata key and value, filter field and operand) must be valid
+  Unicode: a Python ``str`` can hold a lone surrogate (``"\ud800"``, from ``json.loads`` of a
+  broken escape, say) that no store, hash or encoder can write; it is refused, named.
 """
 
 from __future__ import annotations
@@ -26,6 +29,25 @@ from vecstore.errors import DuplicateId, InvalidInput
 from vecstore.records import Vectors
 
 ID_DIGEST_BYTES = 16
+
+
+def unicode_problem(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode (a lone surrogate, and where), or None when it is."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"is not valid Unicode (a lone surrogate at position {exc.start})"
+    return None
+
+
+def check_unicode(text: str, record: int | str | None, field: str | None) -> str:
+    """Return ``text`` if it is valid Unicode, else raise InvalidInput naming record and field."""
+    problem = unicode_problem(text)
+    if problem is not None:
+        raise InvalidInput(f"the {field or 'value'} {problem}", record=record, field=field)
+    return text
 
 
 def label(index: int, ids: Sequence[str] | None) -> int | str:
@@ -64,7 +86,7 @@ def check_text(text: Any, record: int | str) -> str:
         )
     if not text.strip():
         raise InvalidInput("text is empty or whitespace only", record=record, field="text")
-    return str(text)  # plain str, also for numpy str_
+    return check_unicode(str(text), record, "text")  # plain str, also for numpy str_
 
 
 def check_ids(ids: Sequence[Any], *, allow_missing: bool = False) -> list[Any]:
@@ -78,6 +100,7 @@ def check_ids(ids: Sequence[Any], *, allow_missing: bool = False) -> list[Any]:
             continue
         if not isinstance(rid, str) or not rid:
             raise InvalidInput(f"id must be a non-empty str, got {rid!r}", record=i, field="id")
+        check_unicode(rid, i, "id")
         if rid in seen:
             raise DuplicateId(
                 f"appears at positions {seen[rid]} and {i} of one call; ids must be unique",
@@ -116,7 +139,8 @@ def check_vectors(
         raise InvalidInput(
             "vector has NaN or infinite values", record=label(bad, ids), field="vector"
         )
-    norms = np.linalg.norm(arr.astype(np.float64), axis=1)
+    wide = arr.astype(np.float64)  # float32 norms overflow (3e38) and underflow (1e-45)
+    norms = np.linalg.norm(wide, axis=1)
     if not (norms > 0).all():
         bad = int(np.flatnonzero(norms <= 0)[0])
         raise InvalidInput(
@@ -124,8 +148,7 @@ def check_vectors(
             record=label(bad, ids),
             field="vector",
         )
-    arr /= norms[:, None].astype(np.float32)
-    return arr
+    return (wide / norms[:, None]).astype(np.float32)
 
 
 def check_top_k(top_k: Any) -> int:

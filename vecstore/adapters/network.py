@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -28,6 +29,17 @@ B = TypeVar("B", bound="NetworkBackend")
 
 _client_locks: weakref.WeakKeyDictionary[Any, threading.RLock] = weakref.WeakKeyDictionary()
 _client_locks_guard = threading.Lock()
+
+
+def _forget_client_locks() -> None:
+    """In a forked child: a lock a parent thread held at the fork would stay held forever."""
+    global _client_locks, _client_locks_guard
+    _client_locks = weakref.WeakKeyDictionary()
+    _client_locks_guard = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_client_locks)
 
 
 def client_lock(client: Any) -> threading.RLock:

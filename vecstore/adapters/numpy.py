@@ -24,6 +24,7 @@ Sharing, as SQLite does it: writers take turns, readers never block.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -38,7 +39,8 @@ from vecstore.adapters import numpy_files as files
 from vecstore.adapters import numpy_state as states
 from vecstore.adapters.base import Capabilities, CollectionSummary
 from vecstore.adapters.common import check_compatible
-from vecstore.adapters.numpy_state import Manifest, Signature
+from vecstore.adapters.numpy_files import Manifest
+from vecstore.adapters.numpy_state import Signature
 from vecstore.errors import (
     CollectionNotFound,
     InvalidInput,
@@ -53,6 +55,7 @@ from vecstore.search import topk
 if TYPE_CHECKING:
     from vecstore.config import Settings
 
+log = logging.getLogger(__name__)
 MAX_SEGMENTS = 8
 MAX_DEAD_FRACTION = 0.3
 DEFAULT_LOCK_TIMEOUT_S = 30.0
@@ -135,24 +138,26 @@ class NumpyBackend:
                 if self._stat() == signature:
                     raise  # the manifest still names it: really damaged
                 # A writer replaced the manifest (and merged segments away) meanwhile: again.
+            except OSError as exc:
+                raise files.disk_error(exc, self.directory, "reading") from exc
         raise StoreCorrupted(f"{self.directory}: the manifest kept changing while being read")
 
     def _build(
         self, manifest: Manifest, signature: Signature | None, previous: states.State
     ) -> states.State:
-        self._check_info(manifest["info"])
+        self._check_info(manifest.info)
         return states.build(self.directory, manifest, signature, previous)
 
     def _opened(self) -> CollectionInfo:
         assert self._info is not None, "open() must be called before writing"
         return self._info
 
-    def _check_info(self, stored: dict[str, Any]) -> None:
+    def _check_info(self, stored: CollectionInfo) -> None:
         if self._info is None:
             return
         check_compatible(
             f"collection {self._info.name!r} at {self.directory}",
-            CollectionInfo(self._info.name, stored["model"], int(stored["dimension"])),
+            CollectionInfo(self._info.name, stored.model, stored.dimension),
             self._info,
         )
 
@@ -170,25 +175,30 @@ class NumpyBackend:
         commit, or None for nothing to do.
         """
         with self._writer:
-            self.directory.mkdir(parents=True, exist_ok=True)
             try:
-                self._file_lock.acquire(timeout=self.lock_timeout_s)
-            except Timeout as exc:
-                raise StoreLocked(
-                    f"collection at {self.directory}: another writer held "
-                    f"{self._file_lock.lock_file} for over {self.lock_timeout_s:g}s "
-                    "(numpy.lock_timeout_s)"
-                ) from exc
-            try:
-                state = self._current()
-                if state.manifest is not None:
-                    files.remove_unlisted(self.directory, state.manifest)  # a killed writer's
-                manifest = change(state)
-                if manifest is not None:
-                    state = self._commit(manifest)
-                    self._maybe_compact(state)
-            finally:
-                self._file_lock.release()
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._locked_write(change)
+            except OSError as exc:  # a full, read-only or refusing disk; a planted link
+                raise files.disk_error(exc, self.directory, "writing") from exc
+
+    def _locked_write(self, change: Callable[[states.State], Manifest | None]) -> None:
+        try:
+            self._file_lock.acquire(timeout=self.lock_timeout_s)
+        except Timeout as exc:
+            raise StoreLocked(
+                f"collection at {self.directory}: another writer held "
+                f"{self._file_lock.lock_file} for over {self.lock_timeout_s:g}s "
+                "(numpy.lock_timeout_s)"
+            ) from exc
+        try:
+            state = self._current()
+            files.remove_unlisted(self.directory, state.manifest)  # what a stopped writer left
+            manifest = change(state)
+            if manifest is not None:
+                state = self._commit(manifest)
+                self._maybe_compact(state)
+        finally:
+            self._file_lock.release()
 
     def _commit(self, manifest: Manifest) -> states.State:
         files.write_manifest(self.directory, manifest)
@@ -202,21 +212,17 @@ class NumpyBackend:
 
         def change(state: states.State) -> Manifest:
             base = state.manifest or states.new_manifest(self._opened())
-            dimension = int(base["info"]["dimension"])
+            dimension = base.info.dimension
             if batch.vectors.shape[1] != dimension:
                 raise InvalidInput(
                     f"vectors have dimension {batch.vectors.shape[1]}, not {dimension}"
                 )
             manifest = states.with_dead(base, states.dead_rows(state, batch.ids, None))
-            name = states.next_name(manifest)
             data = files.SegmentData(
                 batch.vectors, list(batch.ids), list(batch.texts), list(batch.metadata)
             )
-            manifest["segments"] = [
-                *manifest["segments"],
-                files.write_segment(self.directory, name, data),
-            ]
-            return manifest
+            entry = files.write_segment(self.directory, states.next_name(manifest), data)
+            return states.with_segment(manifest, entry)
 
         self._write(change)
 
@@ -238,10 +244,8 @@ class NumpyBackend:
                 [state.segments[s].data.texts[r] for _, (s, r) in rows],
                 [dict(metadata[i]) for i, _ in rows],
             )
-            name = states.next_name(manifest)
-            entry = files.write_segment(self.directory, name, data)
-            manifest["segments"] = [*manifest["segments"], entry]
-            return manifest
+            entry = files.write_segment(self.directory, states.next_name(manifest), data)
+            return states.with_segment(manifest, entry)
 
         if any(rid in self._current().index for rid in ids):
             self._write(change)
@@ -258,10 +262,15 @@ class NumpyBackend:
         self._write(change)
 
     def _maybe_compact(self, state: states.State) -> None:
+        """Merge segments when due; best effort: the commit before it stands whatever happens.
+
+        A merge the disk cannot take (full, say) is left for a later writer, and its partial
+        files are removed then.
+        """
         assert state.manifest is not None
-        entries = state.manifest["segments"]
-        rows = [int(e["rows"]) for e in entries]
-        dead = sum(len(e["dead"]) for e in entries)
+        entries = state.manifest.segments
+        rows = [e.rows for e in entries]
+        dead = sum(len(e.dead) for e in entries)
         if dead > MAX_DEAD_FRACTION * sum(rows):
             start = 0
         elif len(entries) > MAX_SEGMENTS:
@@ -271,14 +280,16 @@ class NumpyBackend:
                 tail += rows[start]
         else:
             return
-        self._merge_from(state, start)
+        try:
+            self._merge_from(state, start)
+        except OSError as exc:
+            log.warning("merging segments of %s deferred: %s", self.directory, exc)
 
     def _merge_from(self, state: states.State, start: int) -> None:
         assert state.manifest is not None
         merged = state.segments[start:]
         keep = [np.flatnonzero(seg.alive) for seg in merged]
-        manifest = dict(state.manifest)
-        manifest["segments"] = list(manifest["segments"][:start])
+        manifest = states.keep_first(state.manifest, start)
         if sum(len(k) for k in keep):
             pairs = list(zip(merged, keep, strict=True))
             data = files.SegmentData(
@@ -293,7 +304,8 @@ class NumpyBackend:
                 for seg, k in pairs
             )
             name = states.next_name(manifest)
-            manifest["segments"].append(files.write_segment(self.directory, name, data, parts))
+            entry = files.write_segment(self.directory, name, data, parts)
+            manifest = states.with_segment(manifest, entry)
         self._commit(manifest)
         # Readers holding the old state keep their memory maps (POSIX keeps unlinked files).
         files.remove_unlisted(self.directory, manifest)
@@ -312,8 +324,8 @@ class NumpyBackend:
                     f"{self.directory.parent} (nothing at {self.directory})"
                 )
             return info  # created by the first write
-        stored = state.manifest["info"]
-        return CollectionInfo(info.name, stored["model"], int(stored["dimension"]))
+        stored = state.manifest.info
+        return CollectionInfo(info.name, stored.model, stored.dimension)
 
     def query(
         self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
@@ -406,10 +418,10 @@ class NumpyBackend:
         root = self.directory.parent
         for manifest_path in sorted(root.glob(f"*/{files.MANIFEST}")):
             manifest, _ = files.read_manifest(manifest_path.parent)
-            info = manifest["info"]
-            live = sum(int(e["rows"]) - len(e["dead"]) for e in manifest["segments"])
+            info = manifest.info
+            live = sum(e.rows - len(e.dead) for e in manifest.segments)
             out.append(
-                CollectionSummary(manifest_path.parent.name, live, info["model"], info["dimension"])
+                CollectionSummary(manifest_path.parent.name, live, info.model, info.dimension)
             )
         return out
 

@@ -8,19 +8,19 @@ share it without a lock, writers build the next one. The manifest helpers return
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from vecstore.adapters import numpy_files as files
 from vecstore.adapters.columns import ColumnIndex
+from vecstore.adapters.numpy_files import Manifest, SegmentEntry
+from vecstore.errors import StoreCorrupted
 from vecstore.filters import Filter
 from vecstore.records import CollectionInfo
 
-Manifest = dict[str, Any]
 Signature = tuple[int, int, int]
 Mask = npt.NDArray[np.bool_]
 
@@ -52,16 +52,16 @@ def build(
     directory: Path, manifest: Manifest, signature: Signature | None, previous: State
 ) -> State:
     """The state a manifest describes, reusing the segments ``previous`` already holds."""
-    dimension = int(manifest["info"]["dimension"])
+    dimension = manifest.info.dimension
     known = {seg.name: seg for seg in previous.segments}
     segments = []
-    for entry in manifest["segments"]:
-        alive = np.ones(int(entry["rows"]), dtype=bool)
-        alive[np.asarray(entry["dead"], dtype=np.int64)] = False
-        seg = known.get(entry["name"])
+    for entry in manifest.segments:
+        alive = np.ones(entry.rows, dtype=bool)
+        alive[np.asarray(entry.dead, dtype=np.int64)] = False
+        seg = known.get(entry.name)
         if seg is None:
             data = files.read_segment(directory, entry, dimension)
-            segments.append(Segment(entry["name"], data, alive, ColumnIndex(data.metadata)))
+            segments.append(Segment(entry.name, data, alive, _columns(directory, entry, data)))
         else:
             segments.append(Segment(seg.name, seg.data, alive, seg.columns))
     index: dict[str, tuple[int, int]] = {}
@@ -69,6 +69,15 @@ def build(
         for r in np.flatnonzero(seg.alive).tolist():
             index[seg.data.ids[r]] = (s, r)
     return State(manifest, signature, tuple(segments), index)
+
+
+def _columns(directory: Path, entry: SegmentEntry, data: files.SegmentData) -> ColumnIndex:
+    try:
+        return ColumnIndex(data.metadata)
+    except (TypeError, ValueError, OverflowError) as exc:  # values vecstore never writes
+        raise StoreCorrupted(
+            f"{directory / entry.name}.json holds unusable metadata ({exc})"
+        ) from exc
 
 
 def masks(state: State, where: Filter | None) -> list[Mask | None]:
@@ -107,30 +116,30 @@ def dead_rows(
 
 def new_manifest(info: CollectionInfo) -> Manifest:
     """The manifest of an empty collection."""
-    return {
-        "format": files.FORMAT_VERSION,
-        "info": {
-            "name": info.name,
-            "model": info.model,
-            "dimension": info.dimension,
-            "metric": info.metric,
-        },
-        "generation": 0,
-        "segments": [],
-    }
+    return Manifest(info, 0, ())
 
 
 def next_name(manifest: Manifest) -> str:
-    """Count the manifest's generation up; the name of the segment it brings."""
-    manifest["generation"] = int(manifest["generation"]) + 1
-    return f"seg-{manifest['generation']:08d}"
+    """The name of the next segment (one past the generation: never a name in use)."""
+    return f"seg-{manifest.generation + 1:08d}"
+
+
+def with_segment(manifest: Manifest, entry: SegmentEntry) -> Manifest:
+    """A new manifest with ``entry`` added (the generation moves on to its name)."""
+    return replace(
+        manifest, generation=manifest.generation + 1, segments=(*manifest.segments, entry)
+    )
+
+
+def keep_first(manifest: Manifest, count: int) -> Manifest:
+    """A new manifest with only its first ``count`` segments (the generation kept)."""
+    return replace(manifest, segments=manifest.segments[:count])
 
 
 def with_dead(manifest: Manifest, dead: dict[int, list[int]]) -> Manifest:
     """A new manifest with these rows marked dead."""
-    new = dict(manifest)
-    new["segments"] = [
-        {**e, "dead": sorted(set(e["dead"]) | set(dead.get(i, [])))}
-        for i, e in enumerate(manifest["segments"])
-    ]
-    return new
+    segments = tuple(
+        replace(e, dead=tuple(sorted(set(e.dead) | set(dead[i])))) if i in dead else e
+        for i, e in enumerate(manifest.segments)
+    )
+    return replace(manifest, segments=segments)

@@ -163,12 +163,13 @@ def cmd_list(args: argparse.Namespace) -> None:
     """Print the collections of the configured store, with count, model and dimension."""
     from vecstore.adapters.base import create_backend
     from vecstore.config import load_settings
-    from vecstore.retry import RetryingBackend, RetryPolicy
+    from vecstore.retry import RetryingBackend, policy_of
 
     settings = load_settings(args.config)
     inner = create_backend(settings.backend, settings.collection, settings)
     backend = RetryingBackend(
-        inner, RetryPolicy(settings.retry.attempts, settings.retry.deadline_s)
+        inner,
+        policy_of(settings.retry),
     )
     try:
         found = backend.collections()

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from vecstore import validation
 from vecstore.errors import InvalidInput
 from vecstore.filters import Compare
 from vecstore.jobs.base import Target
@@ -168,6 +169,7 @@ def ingest(
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise InvalidInput(f"window must be an int >= 1, got {window!r}", field="window")
     tag = source_tag or ""
+    validation.check_unicode(tag, None, "source_tag")
     started = time.perf_counter()
     records = read_source(source)  # a missing or unreadable file fails here, before any write
     report = IngestReport(dry_run=dry_run)

@@ -60,7 +60,7 @@ def _record_id(record: dict[str, Any], fields: FieldMap, text: str) -> str:
             "from the text)",
             field=fields.id_name,
         )
-    return str(raw)
+    return validation.check_unicode(str(raw), None, fields.id_name)
 
 
 def check_record(where: str, record: Any, rules: Rules) -> Item:
