@@ -123,6 +123,33 @@ def test_scores_relevance_mmr_and_retrievers(overrides: dict[str, Any]) -> None:
     store.collection.close()
 
 
+def test_mmr_by_vector_is_langchains_own_selection(overrides: dict[str, Any]) -> None:
+    """Near-duplicate candidates, where float32 arithmetic would tip near-ties the other way:
+    both MMR calls choose what LangChain's maximal_marginal_relevance chooses over the same
+    candidates' stored vectors."""
+    import numpy as np
+    from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+    store = fake_store(overrides)
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((8, EMBEDDING_SIZE))
+    vectors = np.concatenate([base + 1e-4 * rng.standard_normal(base.shape) for _ in range(8)])
+    ids = [f"d{i}" for i in range(len(vectors))]
+    store.collection.upsert(ids, ids=ids, vectors=vectors)
+    for trial in range(100):
+        query = (base[trial % 8] + 0.3 * rng.standard_normal(EMBEDDING_SIZE)).tolist()
+        hits = store.collection.query(np.asarray(query), top_k=20, with_vectors=True)
+        vectors_of = [h.vector.tolist() for h in hits if h.vector is not None]
+        want = [
+            hits[i].id for i in maximal_marginal_relevance(np.asarray(query), vectors_of, 0.5, 5)
+        ]
+        got = store.max_marginal_relevance_search_by_vector(query, k=5, fetch_k=20)
+        assert [d.id for d in got] == want, trial
+        again = asyncio.run(store.amax_marginal_relevance_search_by_vector(query, k=5, fetch_k=20))
+        assert [d.id for d in again] == want, trial
+    store.collection.close()
+
+
 def test_concurrent_async_adds_and_searches_lose_nothing(overrides: dict[str, Any]) -> None:
     store = fake_store(overrides)
 

@@ -213,8 +213,13 @@ def test_transient_failures_are_retried_by_the_sdk(server: tuple[str, Index]) ->
 
 
 def test_server_down_is_backend_unavailable() -> None:
+    settings = load_settings(
+        backend="pinecone",
+        pinecone={"host": f"http://127.0.0.1:{free_port()}", "api_key": "k"},
+        retry={"deadline_s": 2, "backoff_max_s": 0.5},
+    )
     with pytest.raises(BackendUnavailable):
-        pinecone_collection(f"http://127.0.0.1:{free_port()}", "down")
+        Collection("down", encoder=HashEncoder(DIM), settings=settings)
 
 
 def test_nan_query_is_refused_before_io(server: tuple[str, Index]) -> None:

@@ -17,10 +17,10 @@ import pytest
 from tests.conftest import make_collection
 from vecstore import (
     HashEncoder,
-    StoreError,
     IncompatibleCollection,
     InvalidName,
     StoreCorrupted,
+    StoreError,
 )
 from vecstore.adapters import numpy as numpy_store
 from vecstore.adapters import numpy_files

@@ -109,7 +109,11 @@ def test_unreachable_server_is_backend_unavailable() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    s = load_settings(backend="qdrant", qdrant={"url": f"http://127.0.0.1:{port}"})
+    s = load_settings(
+        backend="qdrant",
+        qdrant={"url": f"http://127.0.0.1:{port}"},
+        retry={"deadline_s": 1, "backoff_max_s": 0.2},
+    )
     with pytest.raises(BackendUnavailable, match="unreachable"):
         Collection("down", encoder=HashEncoder(DIM), settings=s)
 

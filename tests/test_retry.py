@@ -40,7 +40,7 @@ class Flaky:
 
 def flaky_collection(tmp_path: Path, attempts: int = 4) -> tuple[Collection, Flaky]:
     flaky = Flaky(NumpyBackend("r", path=tmp_path))
-    settings = load_settings(retry={"attempts": attempts, "deadline_s": 30})
+    settings = load_settings(retry={"attempts": attempts, "deadline_s": 30, "backoff_max_s": 0.05})
     return Collection("r", backend=flaky, encoder=HashEncoder(16), settings=settings), flaky  # type: ignore[arg-type]
 
 

@@ -148,7 +148,8 @@ def check_vectors(
             record=label(bad, ids),
             field="vector",
         )
-    return (wide / norms[:, None]).astype(np.float32)
+    unit: Vectors = (wide / norms[:, None]).astype(np.float32)
+    return unit
 
 
 def check_top_k(top_k: Any) -> int:

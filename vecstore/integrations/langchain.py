@@ -290,12 +290,17 @@ class VecstoreVectorStore(VectorStore):
         return [_document(h) for h in await self.collection.aquery(embedding, k, where=filter)]
 
     @staticmethod
-    def _mmr(query: Vectors, hits: list[Hit], k: int, lambda_mult: float) -> list[Document]:
+    def _mmr(query: Any, hits: list[Hit], k: int, lambda_mult: float) -> list[Document]:
+        """LangChain's own selection over the candidates' stored vectors.
+
+        In float64, as LangChain computes it for vectors given as lists of floats: in float32
+        its near-ties could fall the other way.
+        """
         if not hits:
             return []
-        candidates = np.stack([h.vector for h in hits if h.vector is not None])
+        candidates = np.stack([h.vector for h in hits if h.vector is not None]).astype(np.float64)
         chosen = maximal_marginal_relevance(
-            query,
+            np.asarray(query, dtype=np.float64),
             cast(Any, candidates),  # typed as lists of floats; takes the array as it is
             lambda_mult=lambda_mult,
             k=k,
@@ -312,9 +317,10 @@ class VecstoreVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """MMR over the ``fetch_k`` closest, their vectors read in the same query."""
-        vector = np.asarray(embedding, dtype=np.float32)
-        hits = self.collection.query(vector, fetch_k, where=filter, with_vectors=True)
-        return self._mmr(vector, hits, k, lambda_mult)
+        hits = self.collection.query(
+            np.asarray(embedding), fetch_k, where=filter, with_vectors=True
+        )
+        return self._mmr(embedding, hits, k, lambda_mult)
 
     async def amax_marginal_relevance_search_by_vector(
         self,
@@ -326,9 +332,9 @@ class VecstoreVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """:meth:`max_marginal_relevance_search_by_vector` on the Collection's async API."""
-        vector = np.asarray(embedding, dtype=np.float32)
-        hits = await self.collection.aquery(vector, fetch_k, where=filter, with_vectors=True)
-        return self._mmr(vector, hits, k, lambda_mult)
+        query = np.asarray(embedding)
+        hits = await self.collection.aquery(query, fetch_k, where=filter, with_vectors=True)
+        return self._mmr(embedding, hits, k, lambda_mult)
 
     def max_marginal_relevance_search(
         self,
