@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -151,23 +152,23 @@ def test_chroma_faulty_from_the_first_request_ends_exact(chroma: tuple[str, int]
 
 
 RANDOM_FAULT_RATE = 0.2
-RANDOM_SEEDS = (11, 12)
+RANDOM_SEEDS = (11,)
 
 
 def _through_a_flaky_network(settings: Any, proxy: Any, n: int = 3000) -> None:
     """Open, ingest, read back through ``proxy``; with the default retry settings."""
-    col = Collection("flaky", encoder=HashEncoder(DIM), settings=settings)
+    col = Collection(f"flaky-{uuid.uuid4().hex[:8]}", encoder=HashEncoder(DIM), settings=settings)
     records = [{"id": f"r{i}", "text": f"record {i}", "g": i % 4} for i in range(n)]
-    report = col.ingest(records, window=500)
+    report = col.ingest(records, window=50)  # many calls, each several requests
     assert (report.written, report.failed) == (n, 0), report.failures[:3]
-    assert col.ingest(records, window=500).unchanged == n  # re-read through the faults too
+    assert col.ingest(records, window=50).unchanged == n  # re-read through the faults too
     stored = col.get([r["id"] for r in records])
     assert [r.id for r in stored] == [r["id"] for r in records]
     assert all(r.metadata == {"g": int(r.id[1:]) % 4} for r in stored)
     assert col.count() == n and col.count({"g": 0}) == n // 4
     col.close()
-    assert sum(proxy.faults.values()) > 20, proxy.faults  # it was really flaky
-    assert proxy.requests > 50
+    assert sum(proxy.faults.values()) > 15, proxy.faults  # it was really flaky
+    assert proxy.requests > 100
 
 
 @pytest.mark.parametrize("seed", RANDOM_SEEDS)
