@@ -72,6 +72,8 @@ def test_ingest_is_exact_under_task_retries_and_reruns(
     third = ingest(spark.createDataFrame(edition), collection=name, **store)
     check_stored_exactly(name, store, edition, third)
     assert third.written == third.encoded == N // 10
+    if store["backend"] != "numpy":
+        return  # each store's metadata rewrite is in the conformance kit; the engine path once
     # Metadata alone changes (a fifth of the years): rewritten, never encoded.
     repriced = [{**r, "year": r["year"] + 100} if i % 5 == 0 else r for i, r in enumerate(edition)]
     fourth = ingest(spark.createDataFrame(repriced), collection=name, **store)
