@@ -9,11 +9,9 @@ succeeds once it has.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import make_collection
+from tests.disks import fill
 from vecstore import errors
 from vecstore.adapters import numpy_files
 from vecstore.collection import Collection
@@ -213,52 +212,10 @@ def test_the_last_good_commit_stays_readable_in_a_running_reader(seeded: Collect
 # -- broken disks ----------------------------------------------------------------------------------
 
 
-def _can_mount() -> str | None:
-    if sys.platform != "linux":
-        return "tmpfs mounts need Linux"
-    if os.geteuid() != 0:
-        return "mounting a small tmpfs needs root (the tests ran as an ordinary user)"
-    if shutil.which("mount") is None:
-        return "no mount command"
-    return None
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MiB tmpfs of its own: full and read-only on demand."""
-    reason = _can_mount()
-    if reason is not None:
-        pytest.skip(reason)
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"tmpfs could not be mounted here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def _fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass  # full
-    finally:
-        os.close(fd)
-    return filler
-
-
 def test_a_full_disk(small_disk: Path) -> None:
     col = make_collection(small_disk / "store")
     col.upsert(["kept one", "kept two"], ids=["k1", "k2"], metadata=[{"n": 1}, {"n": 2}])
-    filler = _fill(small_disk)
+    filler = fill(small_disk)
     big = [f"record {i}" for i in range(500)]
     for write in (
         lambda: col.upsert(big),

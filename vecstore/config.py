@@ -26,7 +26,7 @@ from pydantic_settings import (
 )
 
 from vecstore.errors import ConfigError
-from vecstore.hardware import PrecisionSetting
+from vecstore.hardware import PrecisionSetting, RuntimeSetting
 from vecstore.metadata import MetadataPolicy
 from vecstore.model_files import DEFAULT_MODEL
 
@@ -116,7 +116,14 @@ class Settings(BaseSettings):
     precision: PrecisionSetting = "auto"
     """auto (fp16 on CUDA, bf16 on a CPU with native bf16, else fp32), fp32, bf16 or fp16."""
     threads: int | None = Field(default=None, ge=1)
-    """torch intra-op threads for the encoder (process-wide); None keeps torch's own."""
+    """Intra-op threads of the encoder (torch's, process-wide, or the ONNX session's); None keeps
+    the runtime's own."""
+    runtime: RuntimeSetting = "auto"
+    """What runs the model: auto (ONNX Runtime on a CPU without native bf16, else torch), torch
+    or onnx (see vecstore.hardware)."""
+    cache_dir: Path | None = None
+    """Where exported ONNX graphs are kept; None: $XDG_CACHE_HOME/vecstore, else
+    ~/.cache/vecstore."""
     query_prompt: str | None = None
     """Prompt before queries; None takes the model's own configured one."""
     document_prompt: str | None = None

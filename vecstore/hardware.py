@@ -7,7 +7,12 @@ imported then, on first use, never by ``import vecstore``) and tests give by han
   ``cpu``, ``cuda``, ``cuda:N``, ``mps``: one that is not there is a ``ConfigError`` naming it and
   what is available.
 * precision ``auto``: fp16 on CUDA; bf16 on a CPU with native bf16 instructions (AMX or
-  AVX512-BF16, read from the CPU's flags, not guessed); fp32 otherwise. An explicit precision
+  AVX512-BF16, read from the CPU's flags, not guessed); fp32 otherwise.
+* runtime ``auto``: ONNX Runtime (fp32) on a CPU without native bf16, where it measured faster
+  than torch at the same vectors (``benchmarks/bench_encode.py``); torch everywhere else (bf16
+  on a native-bf16 CPU, as no such CPU was at hand to measure ONNX against it; fp16 on CUDA).
+  An explicit ``onnx`` that the machine cannot run (a GPU device, a lower precision, no
+  onnxruntime) is a ``ConfigError`` naming what is missing. An explicit precision
   the device cannot run natively (bf16 on a CPU without those instructions or a GPU before
   Ampere, fp16 on a CPU) is a ``ConfigError``. fp32 gives sentence-transformers' own vectors;
   bf16 and fp16 run the model under ``torch.autocast`` (weights stay fp32, the matrix products
@@ -25,6 +30,8 @@ from vecstore.errors import ConfigError
 
 Precision = Literal["fp32", "bf16", "fp16"]
 PrecisionSetting = Literal["auto", "fp32", "bf16", "fp16"]
+Runtime = Literal["torch", "onnx"]
+RuntimeSetting = Literal["auto", "torch", "onnx"]
 CPU_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 CPUINFO = Path("/proc/cpuinfo")
 _CUDA = re.compile(r"cuda(?::(\d+))?")
@@ -114,3 +121,28 @@ def resolve_precision(setting: str, device: str, hardware: Hardware) -> Precisio
             return "fp16"
         raise ConfigError("precision 'fp16' needs a GPU (cuda or mps); on the CPU use bf16 or fp32")
     raise ConfigError(f"precision {setting!r}: use auto, fp32, bf16 or fp16")
+
+
+def resolve_runtime(setting: str, device: str, precision: Precision, onnx: bool) -> Runtime:
+    """The runtime for a ``runtime`` setting, given the resolved device and precision.
+
+    ``onnx``: whether onnxruntime can be imported.
+    """
+    if setting == "torch":
+        return "torch"
+    if setting == "onnx":
+        if not device.startswith("cpu"):
+            raise ConfigError(
+                f"runtime 'onnx' runs on the CPU (onnxruntime's CPU build); device {device!r} "
+                "needs runtime 'torch' (or 'auto')"
+            )
+        if precision != "fp32":
+            raise ConfigError(
+                f"runtime 'onnx' runs in fp32; precision {precision!r} needs runtime 'torch'"
+            )
+        if not onnx:
+            raise ConfigError("runtime 'onnx' needs onnxruntime: pip install onnxruntime")
+        return "onnx"
+    if setting != "auto":
+        raise ConfigError(f"runtime {setting!r}: use auto, torch or onnx")
+    return "onnx" if device == "cpu" and precision == "fp32" and onnx else "torch"

@@ -103,6 +103,8 @@ def cached_encoder(settings: Settings) -> Encoder:
         settings.threads,
         settings.query_prompt,
         settings.document_prompt,
+        settings.runtime,
+        settings.cache_dir,
     )
     with _ENCODERS_LOCK:
         if key not in _ENCODERS:
