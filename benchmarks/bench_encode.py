@@ -2,7 +2,8 @@
 
 --n real texts (the standard library's docstring summaries, benchmarks/real_text.py: text
 nobody on the project wrote), every variant on the same texts, rounds interleaved (each variant
-once per round, the order rotating), medians. Rows:
+once per round, the order rotating), medians; each variant's ratio to the reference is the
+median of its per-round ratios (the two measured in the same round). Rows:
 
 * ``sentence-transformers fp32``: the bare ``SentenceTransformer.encode`` (batch 32), the
   reference for speed and for the vectors;
@@ -136,16 +137,22 @@ def main() -> None:
         f"chars); medians of {args.rounds} interleaved rounds; CPU native bf16: {hw.cpu_bf16}; "
         f"auto runs as {auto.runtime} {auto.precision}"
     )
-    print("| variant | texts/s | vs sentence-transformers | min cos | mean cos | top-10 |")
+    print(
+        "| variant | texts/s | vs sentence-transformers (median of rounds; lowest, highest) "
+        "| min cos | mean cos | top-10 |"
+    )
     print("|---|---|---|---|---|---|")
-    base = statistics.median(times[names[0]])
     for name in names:
         t = statistics.median(times[name])
+        # Each round's ratio is of two runs minutes apart at most: drift on a shared machine
+        # cancels in it, where a ratio of medians would carry it.
+        ratios = [b / v for b, v in zip(times[names[0]], times[name], strict=True)]
         cos = (ref * vectors[name]).sum(axis=1)
         nn = neighbours(vectors[name])
         agree = np.mean([len(set(a) & set(b)) / TOP for a, b in zip(ref_nn, nn, strict=True)])
         print(
-            f"| {name} | {args.n / t:.0f} | {base / t:.2f}x | {cos.min():.7f} | "
+            f"| {name} | {args.n / t:.0f} | {statistics.median(ratios):.2f}x "
+            f"({min(ratios):.2f}-{max(ratios):.2f}) | {cos.min():.7f} | "
             f"{cos.mean():.7f} | {agree:.4f} |"
         )
     print(

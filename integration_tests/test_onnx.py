@@ -35,6 +35,11 @@ def onnx_encoder(cache: Path, **kwargs: Any) -> SentenceTransformerEncoder:
     return SentenceTransformerEncoder(runtime="onnx", cache_dir=cache, **kwargs)
 
 
+def graph_dirs(cache: Path) -> list[Path]:
+    """The cache's exported graphs (beside them: locks and the memo of file digests)."""
+    return [p for p in (cache / "onnx").iterdir() if p.is_dir() and p.name != "digests"]
+
+
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)
 
@@ -69,15 +74,18 @@ def test_the_graph_is_cached_reused_and_rebuilt_when_damaged(
 ) -> None:
     first = onnx_encoder(tmp_path)
     want = first.encode(TEXTS[:20])
-    (graph_dir,) = [p for p in (tmp_path / "onnx").iterdir() if p.is_dir()]
+    (graph_dir,) = graph_dirs(tmp_path)
     graph = graph_dir / onnx_export.GRAPH
     stamp = graph.stat().st_mtime_ns
     second = onnx_encoder(tmp_path)
     np.testing.assert_allclose(second.encode(TEXTS[:20]), want, atol=1e-6)
     assert graph.stat().st_mtime_ns == stamp  # reused, not exported again
-    for damage in ("truncate", "edit"):
-        raw = graph.read_bytes()
+    assert list((tmp_path / "onnx" / "digests").iterdir())  # a warm open hashes nothing
+    for damage in ("truncate", "edit", "edit, times put back"):
+        raw, before = graph.read_bytes(), graph.stat()
         graph.write_bytes(raw[: len(raw) // 2] if damage == "truncate" else raw[:-8] + b"XXXXXXXX")
+        if damage == "edit, times put back":  # size and mtime as recorded: the ctime still tells
+            os.utime(graph, ns=(before.st_atime_ns, before.st_mtime_ns))
         with caplog.at_level(logging.WARNING, logger="vecstore.onnx_export"):
             again = onnx_encoder(tmp_path)
             np.testing.assert_allclose(again.encode(TEXTS[:20]), want, atol=1e-6)
@@ -97,7 +105,7 @@ def test_processes_exporting_at_once_end_with_one_valid_graph(tmp_path: Path) ->
         results = pool.map(_export_in_a_process, [str(tmp_path)] * 3)
     assert len(set(results)) == 1
     entries = sorted(p.name for p in (tmp_path / "onnx").iterdir())
-    graphs = [p for p in (tmp_path / "onnx").iterdir() if p.is_dir()]
+    graphs = graph_dirs(tmp_path)
     assert len(graphs) == 1 and onnx_export.valid(graphs[0]), entries
     assert not [e for e in entries if e.endswith(".tmp")]  # nothing half-written left
 
@@ -132,8 +140,9 @@ def test_a_full_cache_disk(
     assert caplog.text.count("No space left") == 1, caplog.text
     want = reference.model.encode(TEXTS[:10], normalize_embeddings=True, convert_to_numpy=True)
     assert cosines(got, want).min() >= 0.9999
-    left = [p.name for p in (small_disk / "onnx").iterdir() if not p.name.endswith(".lock")]
-    assert left == []  # nothing half-written for the next process
+    left = [p for p in (small_disk / "onnx").rglob("*") if p.is_file()]
+    assert all(p.suffix == ".lock" or p.parent.name == "digests" for p in left), left
+    assert not [p for p in left if p.suffix == ".tmp"]  # nothing half-written for the next
 
 
 def test_a_read_only_cache_disk(

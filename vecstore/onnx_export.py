@@ -17,7 +17,9 @@ else ``~/.cache/vecstore``) in ``onnx/<key>/``, keyed by the model's content (a 
 file of its directory), the export recipe, torch and onnxruntime versions. Several processes
 exporting at once end with one valid file: the export runs under a file lock, into a fresh
 directory that is renamed into place only once complete and fsynced. Each graph carries its own
-digest; a truncated or edited file fails the check and is rebuilt, never loaded blindly. A cache
+digest; a truncated or edited file fails the check and is rebuilt, never loaded blindly (the
+digests of files that have not changed since they were last hashed, by size, inode, modification
+and change times, are remembered in ``onnx/digests/``, so a warm open hashes nothing). A cache
 that cannot be written (read-only, full) is replaced by a temporary directory for this process,
 with one warning.
 """
@@ -25,6 +27,7 @@ with one warning.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import logging
 import os
@@ -90,22 +93,62 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def model_key(directory: Path, versions: dict[str, str]) -> str:
+def _memo_digest(path: Path, memo: Path | None) -> str:
+    """``path``'s digest, read from ``memo`` when the file is the one it was computed from.
+
+    The memo is keyed by the file's path, size, inode and modification and change times: any
+    write to the file (or ``touch``, or a replace) changes one of them, so it is hashed again;
+    an unchanged file costs a ``stat`` instead of reading ~90 MB. A memo that cannot be
+    written is skipped.
+    """
+    if memo is None:
+        return _file_digest(path)
+    st = path.stat()
+    identity = f"{path.resolve()}\0{st.st_size}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+    entry = memo / hashlib.blake2b(identity.encode(), digest_size=16).hexdigest()
+    try:
+        recorded = entry.read_text().strip()
+        if len(recorded) == 32:
+            return recorded
+    except OSError:
+        pass
+    digest = _file_digest(path)
+    tmp = None
+    try:
+        memo.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=memo, suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(digest)
+        os.replace(tmp, entry)
+    except OSError:  # a read-only or full cache: hashed again next time
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return digest
+
+
+def model_key(directory: Path, versions: dict[str, str], memo: Path | None = None) -> str:
     """What the cached graph depends on: every file of the model, the recipe, the versions."""
     h = hashlib.blake2b(digest_size=16)
     for name, version in sorted({**versions, "recipe": RECIPE, "opset": str(OPSET)}.items()):
         h.update(f"{name}={version}\n".encode())
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         h.update(str(path.relative_to(directory)).encode() + b"\0")
-        h.update(_file_digest(path).encode())
+        h.update(_memo_digest(path, memo).encode())
     return h.hexdigest()
+
+
+def digests(cache: Path) -> Path:
+    """Where ``cache`` keeps its memo of file digests."""
+    return cache / "onnx" / "digests"
 
 
 def valid(directory: Path) -> bool:
     """Whether ``directory`` holds a complete graph whose bytes match its recorded digest."""
     try:
         recorded = (directory / DIGEST).read_text().strip()
-        return bool(recorded) and _file_digest(directory / GRAPH) == recorded
+        memo = directory.parent / "digests"
+        return bool(recorded) and _memo_digest(directory / GRAPH, memo) == recorded
     except OSError:
         return False
 

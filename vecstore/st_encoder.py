@@ -41,7 +41,13 @@ from vecstore.hardware import (
 )
 from vecstore.model_files import DEFAULT_MODEL, ModelFiles, local_directory, read_model_files
 from vecstore.onnx_encoder import OnnxRunner, session
-from vecstore.onnx_export import ExportUnsupported, graph, model_key
+from vecstore.onnx_export import (
+    ExportUnsupported,
+    default_cache_dir,
+    digests,
+    graph,
+    model_key,
+)
 from vecstore.records import Vectors
 
 log = logging.getLogger(__name__)
@@ -265,7 +271,7 @@ class SentenceTransformerEncoder:
             "sentence-transformers": sentence_transformers.__version__,
             "transformers": transformers.__version__,
         }
-        key = model_key(directory, versions)
+        key = model_key(directory, versions, digests(self._cache_dir or default_cache_dir()))
         exported = graph(self._cache_dir, key, model, sample)
         try:
             runtime_session = session(exported, self._threads)
