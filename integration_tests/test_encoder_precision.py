@@ -112,12 +112,19 @@ def test_precision_is_not_part_of_the_content_hash(tmp_path: Path) -> None:
     assert ingest("auto") == (0, 40)  # bf16 here: nothing looks changed, nothing rewritten
 
 
-def test_threads_set_torch_intra_op_threads() -> None:
+def test_threads_set_the_runtime_s_intra_op_threads(tmp_path: Path) -> None:
+    """torch's (process-wide) under torch; the session's own under ONNX, torch's untouched."""
     import torch
 
     before = torch.get_num_threads()
     try:
-        SentenceTransformerEncoder(threads=1).encode(["one thread"])
+        SentenceTransformerEncoder(runtime="torch", threads=1).encode(["one thread"])
         assert torch.get_num_threads() == 1
+        torch.set_num_threads(2)
+        onnx = SentenceTransformerEncoder(runtime="onnx", threads=1, cache_dir=tmp_path)
+        onnx.encode(["one thread"])
+        options = onnx._runner.session.get_session_options()  # type: ignore[union-attr]
+        assert options.intra_op_num_threads == 1
+        assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
