@@ -62,9 +62,7 @@ class OnnxRunner:
         for start in range(0, len(texts), CHUNK):
             chunk = [texts[i] for i in order[start : start + CHUNK]]
             parts.append(self._encode_chunk(chunk, prompt, tokens))
-        out = np.concatenate(parts).astype(np.float32, copy=False)
-        result = np.empty_like(out)
-        result[order] = out
+        result = _unsort(np.concatenate(parts).astype(np.float32, copy=False), order)
         norms = np.linalg.norm(result.astype(np.float64), axis=1, keepdims=True)
         return (result / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
@@ -90,10 +88,7 @@ class OnnxRunner:
             feed = {name: a[rows, :width] for name, a in arrays.items()}
             parts.append(self.session.run(None, feed)[0])
             at += len(rows)
-        out = np.concatenate(parts)
-        result = np.empty_like(out)
-        result[order] = out
-        return result
+        return _unsort(np.concatenate(parts), order)
 
     def _encode_runs(
         self, texts: list[str], prompt: str, tokens: int, mask: np.ndarray | None
@@ -104,3 +99,10 @@ class OnnxRunner:
             features = self.model.preprocess(texts[start : start + per_run], prompt=prompt or None)
             parts.append(self.session.run(None, {n: features[n].numpy() for n in self.inputs})[0])
         return np.concatenate(parts)
+
+
+def _unsort(rows: Vectors, order: np.ndarray) -> Vectors:
+    """``rows`` (made in ``order``) back in the order of the texts given."""
+    result = np.empty_like(rows)
+    result[order] = rows
+    return result

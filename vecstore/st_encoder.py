@@ -193,7 +193,7 @@ class SentenceTransformerEncoder:
         if self._model is not None:
             return self._model
         try:
-            import torch
+            import torch  # noqa: F401  (missing torch is MissingDependency here, named)
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
             raise MissingDependency("sentence-transformers", "model") from exc
@@ -204,8 +204,8 @@ class SentenceTransformerEncoder:
         precision = resolve_precision(self._precision_setting, device, hardware)
         available = importlib.util.find_spec("onnxruntime") is not None
         runtime = resolve_runtime(self._runtime_setting, device, precision, available)
-        if self._threads is not None and runtime == "torch":  # on onnx: the session's threads
-            torch.set_num_threads(self._threads)
+        if runtime == "torch":  # on onnx: the session's threads, unless it falls back to torch
+            self._set_torch_threads()
         location = self._location()
         # transformers draws a "Loading weights" bar on every load: noise in a job's log.
         bar_was_on = hf_logging.is_progress_bar_enabled()
@@ -249,11 +249,15 @@ class SentenceTransformerEncoder:
             if self._runtime_setting == "onnx":
                 raise ConfigError(f"runtime 'onnx': model {location!r} {exc}") from exc
             log.warning("model %r runs on torch: it %s", location, exc)
-            if self._threads is not None:
-                import torch
-
-                torch.set_num_threads(self._threads)
+            self._set_torch_threads()
             return None
+
+    def _set_torch_threads(self) -> None:
+        """``threads`` as torch's intra-op threads (process-wide): only when torch runs."""
+        if self._threads is not None:
+            import torch
+
+            torch.set_num_threads(self._threads)
 
     def _build_runner(self, model: Any, location: str) -> OnnxRunner:
         import onnxruntime
