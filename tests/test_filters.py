@@ -23,7 +23,7 @@ def test_vectorised_evaluation_equals_reference(
 ) -> None:
     node = parse(where)
     assert node is not None
-    mask = ColumnIndex(metas).evaluate(node)
+    mask = ColumnIndex.of_metadata(metas).evaluate(node)
     assert mask.tolist() == [matches(node, m) for m in metas]
 
 

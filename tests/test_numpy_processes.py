@@ -3,7 +3,6 @@ and a writer killed mid-write holds nothing up."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,7 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.conftest import make_collection
+from tests import store_files
+from tests.conftest import DIM, make_collection
 
 REPO = Path(__file__).resolve().parents[1]
 WRITERS = 6
@@ -86,8 +86,8 @@ def test_a_writer_killed_mid_write_holds_nothing_up(store_path: Path) -> None:
     col.upsert(["after the kill"], ids=["after"])  # the lock died with its holder
     assert time.monotonic() - started < 5
     directory = store_path / "test"
-    on_disk = {p.name.split(".")[0] for p in directory.glob("seg-*")}
-    manifest = json.loads((directory / "manifest.json").read_text())
-    assert on_disk == {s["name"] for s in manifest["segments"]}  # its half-written files removed
+    # Its half-written files removed, its appended rows cut off.
+    assert store_files.on_disk(directory) == store_files.listed(directory)
+    assert store_files.committed_sizes_match(directory, DIM)
     assert col.count() == victims + 3 * BATCHES * BATCH + 1
     col.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests import store_files
 from tests.conftest import make_collection
 from vecstore import (
     HashEncoder,
@@ -22,8 +22,7 @@ from vecstore import (
     StoreCorrupted,
     StoreError,
 )
-from vecstore.adapters import numpy as numpy_store
-from vecstore.adapters import numpy_files
+from vecstore.adapters import numpy_layout, numpy_writer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -58,8 +57,9 @@ def test_vectors_are_memory_mapped_float32(store_path: Path) -> None:
     col.upsert(["some text"], ids=["a"])
     col.close()
     col = make_collection(store_path)
-    seg = col.store.segments[0]  # type: ignore[attr-defined]
-    assert isinstance(seg.data.vectors, np.memmap) and seg.data.vectors.dtype == np.float32
+    ((_, maps),) = col.store._current().parts  # type: ignore[attr-defined]
+    assert isinstance(maps.f32, np.memmap) and maps.f32.dtype == np.float32
+    assert isinstance(maps.q8, np.memmap) and maps.q8.dtype == np.int8
     col.close()
 
 
@@ -137,19 +137,19 @@ def test_crash_before_commit_keeps_previous_state(
     def crash(*args: object) -> None:
         raise OSError("simulated crash before the manifest is replaced")
 
-    monkeypatch.setattr(numpy_files, "write_manifest", crash)
+    monkeypatch.setattr(numpy_layout, "write", crash)
     with pytest.raises(StoreError, match="simulated crash"):  # a vecstore error, not a raw one
         col.upsert(["after", "new"], ids=["a", "b"], metadata=[{"v": 2}, None])
     monkeypatch.undo()
     col.close()
     col = make_collection(store_path)
     assert col.count() == 1 and col.get(["a"])[0].metadata == {"v": 1}
+    directory = store_path / "test"
+    assert not store_files.committed_sizes_match(directory, 32)  # the crashed write's rows
     col.upsert(["third"], ids=["c"])  # the next writer removes the crashed write's debris
-    names = {p.name.split(".")[0] for p in (store_path / "test").glob("seg-*")}
-    listed = {
-        s["name"] for s in json.loads((store_path / "test/manifest.json").read_text())["segments"]
-    }
-    assert names == listed
+    assert store_files.on_disk(directory) == store_files.listed(directory)
+    assert store_files.committed_sizes_match(directory, 32)
+    assert col.count() == 2 and col.get(["b"]) == []
     col.close()
 
 
@@ -181,42 +181,67 @@ def test_sigkill_during_writes_leaves_a_consistent_store(store_path: Path) -> No
         col.close()
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        "truncate_npy",
-        "garble_npy",
-        "garble_json",
-        "truncate_json",
-        "garble_manifest",
-        "remove_npy",
-        "manifest_not_object",
-    ],
-)
+DAMAGE = [
+    "truncate_f32",
+    "truncate_q8",
+    "truncate_qe",
+    "remove_f32",
+    "garble_table",
+    "truncate_table",
+    "table_header_edited",
+    "remove_table",
+    "garble_manifest",
+    "manifest_not_object",
+    "dead_list_garbled",
+    "dead_list_out_of_range",
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
 def test_damaged_files_raise_store_corrupted(store_path: Path, damage: str) -> None:
     col = make_collection(store_path)
-    col.upsert(["some text", "more text"], ids=["a", "b"])
+    col.upsert(["some text", "more text"] + [f"t{i}" for i in range(8)], ids=list("abcdefghij"))
+    col.delete(["j"])
     col.close()
     directory = store_path / "test"
-    npy = next(directory.glob("seg-*.npy"))
-    js = npy.with_suffix(".json")
+    layout = numpy_layout.parse(store_files.manifest(directory))
+    vec = directory / layout.vectors.name
+    table = directory / f"{layout.segments[0].name}.tbl"
+    assert layout.segments[0].dead is not None
+    dead = directory / f"{layout.segments[0].dead.name}.npy"
     manifest = directory / "manifest.json"
-    if damage == "truncate_npy":
-        npy.write_bytes(npy.read_bytes()[:100])
-    elif damage == "garble_npy":
-        npy.write_bytes(b"\x00" * npy.stat().st_size)
-    elif damage == "garble_json":
-        js.write_bytes(b"{" * js.stat().st_size)
-    elif damage == "truncate_json":
-        js.write_bytes(js.read_bytes()[:-5])
+    named = {
+        "f32": vec.with_suffix(".f32"),
+        "q8": vec.with_suffix(".q8"),
+        "qe": vec.with_suffix(".qe"),
+    }
+    if damage.startswith("truncate_") and damage[9:] in named:
+        path = named[damage[9:]]
+        path.write_bytes(path.read_bytes()[:-3])
+    elif damage == "remove_f32":
+        named["f32"].unlink()
+    elif damage == "garble_table":
+        path = table
+        table.write_bytes(b"\x00" * table.stat().st_size)
+    elif damage == "truncate_table":
+        table.write_bytes(table.read_bytes()[:-5])
+    elif damage == "table_header_edited":
+        raw = bytearray(table.read_bytes())
+        at = raw.index(b'"ids.off"')
+        raw[at + 1 : at + 4] = b"IDS"  # same size, another name: the digest no longer matches
+        table.write_bytes(bytes(raw))
+    elif damage == "remove_table":
+        table.unlink()
     elif damage == "garble_manifest":
         manifest.write_text("{not json")
-    elif damage == "remove_npy":
-        npy.unlink()
+    elif damage == "dead_list_garbled":
+        dead.write_bytes(b"\x93NUMPY" + b"\x00" * 40)
+    elif damage == "dead_list_out_of_range":
+        np.save(dead, np.array([70], dtype=np.int64))
     else:
         manifest.write_text("[1, 2]")
     with pytest.raises(StoreCorrupted) as info:
-        make_collection(store_path)
+        make_collection(store_path).count()
     assert str(directory) in str(info.value)
 
 
@@ -240,11 +265,13 @@ def test_compaction_bounds_segments_and_keeps_records(store_path: Path) -> None:
     for i in range(40):
         col.upsert([f"record {i}"], ids=[f"r{i}"], metadata=[{"i": i}])
         col.upsert([f"record {i} again"], ids=[f"r{i // 2}"], metadata=[{"i": i}])
-    assert len(col.store.segments) <= numpy_store.MAX_SEGMENTS  # type: ignore[attr-defined]
+    assert len(col.store.segments) < 2 * numpy_writer.TIER  # type: ignore[attr-defined]
     assert col.count() == 40
     assert col.get(["r5"])[0].text == "record 11 again"
-    files = {p.name.split(".")[0] for p in (store_path / "test").glob("seg-*")}
-    assert len(files) == len(col.store.segments)  # type: ignore[attr-defined]
+    directory = store_path / "test"
+    assert store_files.on_disk(directory) == store_files.listed(directory)
+    layout = numpy_layout.parse(store_files.manifest(directory))
+    assert layout.rows - layout.live <= numpy_writer.MAX_DEAD_FRACTION * layout.rows
     (rec,) = col.get(["r5"], with_vectors=True)  # vectors survive the merges row for row
     np.testing.assert_allclose(rec.vector, HashEncoder(32).encode([rec.text or ""])[0], atol=1e-6)
     col.close()

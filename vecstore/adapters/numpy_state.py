@@ -1,145 +1,253 @@
-"""One committed version of a NumPy collection, in memory, and the manifest edits writers make.
+"""One committed version of a NumPy collection, opened, and the questions readers ask of it.
 
 A :class:`State` is built from a manifest (:func:`build`) and never changed afterwards: readers
-share it without a lock, writers build the next one. The manifest helpers return new manifests
-(or name the next segment), never changing one a reader may hold.
+share it without a lock, writers build the next one. Building one opens files, it reads no
+records: the vector files and each segment's table are memory-mapped, and only the dead-row
+lists (small) are read. A state reuses whatever the previous state had open under the same
+names, so a commit costs one new table, not a reopening of every file.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from vecstore.adapters import numpy_files as files
-from vecstore.adapters.columns import ColumnIndex
-from vecstore.adapters.numpy_files import Manifest, SegmentEntry
+from vecstore.adapters.numpy_files import _open_plain
+from vecstore.adapters.numpy_layout import DeadEntry, Layout, SegmentEntry
+from vecstore.adapters.numpy_records import Records, id_hashes
+from vecstore.adapters.numpy_table import Table
+from vecstore.adapters.numpy_vectors import VectorMaps, open_maps
 from vecstore.errors import StoreCorrupted
 from vecstore.filters import Filter
-from vecstore.records import CollectionInfo
+from vecstore.records import CollectionInfo, Metadata, StoredRecord
 
 Signature = tuple[int, int, int]
 Mask = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One segment's records, which of its rows are alive, and its metadata columns."""
+    """The records of rows ``[start, start + records.rows)`` and which of them are dead."""
 
     name: str
-    data: files.SegmentData
-    alive: Mask
-    columns: ColumnIndex
+    start: int
+    records: Records
+    dead_name: str | None
+    dead: Ints  # local rows, sorted
+    alive: Mask | None  # None: none dead
+
+    @property
+    def live(self) -> int:
+        """Records alive in this segment."""
+        return self.records.rows - len(self.dead)
 
 
 @dataclass(frozen=True, slots=True)
 class State:
-    """One committed version of the collection. Never changed once built: readers share it."""
+    """One committed version of the collection. Never changed once built: readers share it.
 
-    manifest: Manifest | None
+    ``parts``: the vectors, as (first row, maps) in row order; one part for format 2, one per
+    old segment for a collection still in format 1 (``layout`` None, ``info`` set).
+    """
+
+    layout: Layout | None
+    info: CollectionInfo | None
     signature: Signature | None
+    parts: tuple[tuple[int, VectorMaps], ...]
     segments: tuple[Segment, ...]
-    index: dict[str, tuple[int, int]]
+    starts: Ints
+
+    @property
+    def live(self) -> int:
+        """Records in the collection."""
+        return sum(seg.live for seg in self.segments)
+
+    @property
+    def rows(self) -> int:
+        """Rows, dead ones included."""
+        return sum(maps.rows for _, maps in self.parts)
+
+    @property
+    def legacy(self) -> bool:
+        """Whether the collection is still in format 1 (it upgrades before a write)."""
+        return self.layout is None and self.info is not None
 
 
-EMPTY = State(None, None, (), {})
+EMPTY = State(None, None, None, (), (), np.empty(0, np.int64))
 
 
-def build(
-    directory: Path, manifest: Manifest, signature: Signature | None, previous: State
-) -> State:
-    """The state a manifest describes, reusing the segments ``previous`` already holds."""
-    dimension = manifest.info.dimension
+def read_dead(directory: Path, entry: DeadEntry, rows: int) -> Ints:
+    """A segment's dead rows, checked: sorted, distinct, in range, as many as listed."""
+    path = directory / f"{entry.name}.npy"
+    try:
+        with _open_plain(path) as fh:
+            dead = np.load(fh, allow_pickle=False)
+    except FileNotFoundError as exc:
+        raise StoreCorrupted(f"{path} is missing") from exc
+    except (ValueError, EOFError, OSError) as exc:
+        raise StoreCorrupted(f"{path} is not a readable .npy file: {exc}") from exc
+    ok = dead.dtype == np.int64 and dead.ndim == 1 and len(dead) == entry.count
+    if ok and len(dead):
+        ok = bool(dead[0] >= 0 and dead[-1] < rows and np.all(np.diff(dead) > 0))
+    if not ok:
+        raise StoreCorrupted(f"{path} does not hold the {entry.count} dead rows listed")
+    return np.asarray(dead, dtype=np.int64)
+
+
+def alive_mask(rows: int, dead: Ints) -> Mask | None:
+    """The alive rows of a segment (None when none is dead)."""
+    if len(dead) == 0:
+        return None
+    alive = np.ones(rows, dtype=bool)
+    alive[dead] = False
+    return alive
+
+
+def _segment(
+    directory: Path, entry: SegmentEntry, start: int, known: dict[str, Segment]
+) -> Segment:
+    old = known.get(entry.name)
+    if old is not None:
+        records = old.records
+    else:
+        path = directory / f"{entry.name}.tbl"
+        records = Records(Table(path, entry.tbl_bytes), str(path))
+        if records.rows != entry.rows:
+            raise StoreCorrupted(
+                f"{path} holds {records.rows} rows, the manifest says {entry.rows}"
+            )
+    if entry.dead is None:
+        return Segment(entry.name, start, records, None, np.empty(0, np.int64), None)
+    if old is not None and old.dead_name == entry.dead.name:
+        return Segment(entry.name, start, records, old.dead_name, old.dead, old.alive)
+    dead = read_dead(directory, entry.dead, entry.rows)
+    return Segment(entry.name, start, records, entry.dead.name, dead, alive_mask(entry.rows, dead))
+
+
+def build(directory: Path, layout: Layout, signature: Signature | None, previous: State) -> State:
+    """The state a format-2 manifest describes, reusing what ``previous`` has open."""
+    vectors = layout.vectors
+    parts = previous.parts
+    if not (
+        len(parts) == 1 and parts[0][1].name == vectors.name and parts[0][1].rows == vectors.rows
+    ):
+        parts = ((0, open_maps(directory, vectors, layout.info.dimension)),)
     known = {seg.name: seg for seg in previous.segments}
     segments = []
-    for entry in manifest.segments:
-        alive = np.ones(entry.rows, dtype=bool)
-        alive[np.asarray(entry.dead, dtype=np.int64)] = False
-        seg = known.get(entry.name)
-        if seg is None:
-            data = files.read_segment(directory, entry, dimension)
-            segments.append(Segment(entry.name, data, alive, _columns(directory, entry, data)))
-        else:
-            segments.append(Segment(seg.name, seg.data, alive, seg.columns))
-    index: dict[str, tuple[int, int]] = {}
-    for s, seg in enumerate(segments):
-        for r in np.flatnonzero(seg.alive).tolist():
-            index[seg.data.ids[r]] = (s, r)
-    return State(manifest, signature, tuple(segments), index)
+    start = 0
+    for entry in layout.segments:
+        segments.append(_segment(directory, entry, start, known))
+        start += entry.rows
+    starts = np.array([s.start for s in segments], dtype=np.int64)
+    return State(layout, layout.info, signature, parts, tuple(segments), starts)
 
 
-def _columns(directory: Path, entry: SegmentEntry, data: files.SegmentData) -> ColumnIndex:
-    try:
-        return ColumnIndex(data.metadata)
-    except (TypeError, ValueError, OverflowError) as exc:  # values vecstore never writes
-        raise StoreCorrupted(
-            f"{directory / entry.name}.json holds unusable metadata ({exc})"
-        ) from exc
+# -- questions --------------------------------------------------------------------------------
 
 
-def masks(state: State, where: Filter | None) -> list[Mask | None]:
-    """Per segment, the rows ``where`` selects among the live ones (None: all rows, none dead)."""
-    out: list[Mask | None] = []
-    for seg in state.segments:
-        if where is None:
-            out.append(None if seg.alive.all() else seg.alive)
-        else:
-            out.append(seg.alive & seg.columns.evaluate(where))
+def locate(state: State, row: int) -> tuple[Segment, int]:
+    """The segment holding global ``row`` and the row's place in it."""
+    s = int(np.searchsorted(state.starts, row, "right")) - 1
+    seg = state.segments[s]
+    return seg, row - seg.start
+
+
+def vector(state: State, row: int) -> npt.NDArray[np.float32]:
+    """The stored vector of global ``row`` (a copy)."""
+    for start, maps in reversed(state.parts):
+        if row >= start:
+            return np.array(maps.f32[row - start], dtype=np.float32)
+    raise IndexError(row)
+
+
+def vectors_of(state: State, rows: Ints) -> npt.NDArray[np.float32]:
+    """The stored vectors of sorted global ``rows``, gathered into one array."""
+    dim = state.info.dimension if state.info else 0
+    if len(state.parts) == 1:
+        return np.asarray(state.parts[0][1].f32[rows], dtype=np.float32).reshape(-1, dim)
+    out = np.empty((len(rows), dim), np.float32)
+    for start, maps in state.parts:
+        lo, hi = np.searchsorted(rows, [start, start + maps.rows])
+        if hi > lo:
+            out[lo:hi] = maps.f32[rows[lo:hi] - start]
     return out
 
 
-def dead_rows(
-    state: State, ids: Sequence[str] | None, where: Filter | None
-) -> dict[int, list[int]]:
-    """The live rows, by segment, that ids or a filter select (neither: every live row)."""
-    dead: dict[int, list[int]] = {}
-    if ids is None and where is None:  # everything
-        for s, seg in enumerate(state.segments):
-            rows = np.flatnonzero(seg.alive).tolist()
-            if rows:
-                dead[s] = rows
-        return dead
-    for rid in ids or ():
-        if rid in state.index:
-            s, r = state.index[rid]
-            dead.setdefault(s, []).append(r)
+def record(state: State, row: int, with_vector: bool) -> StoredRecord:
+    """The record at global ``row``."""
+    seg, r = locate(state, row)
+    rec = seg.records
+    vec = vector(state, row) if with_vector else None
+    return StoredRecord(rec.id(r), rec.text(r), rec.metadata(r), vec)
+
+
+def lookup(state: State, ids: Sequence[str]) -> dict[str, int]:
+    """The global row of each id that is alive (ids not found are left out)."""
+    if not ids or not state.segments:
+        return {}
+    hashes = id_hashes(ids)
+    found: dict[str, int] = {}
+    for seg in state.segments:
+        for q, r in seg.records.find(ids, hashes):
+            if seg.alive is None or seg.alive[r]:
+                found[ids[q]] = seg.start + r
+    return found
+
+
+def masks(state: State, where: Filter | None) -> list[Mask | None]:
+    """Per segment, the live rows ``where`` selects (None: every row, none dead)."""
+    out: list[Mask | None] = []
+    for seg in state.segments:
+        if where is None:
+            out.append(seg.alive)
+            continue
+        mask = seg.records.columns.evaluate(where)
+        if seg.alive is not None:
+            mask &= seg.alive
+        out.append(mask)
+    return out
+
+
+def global_mask(state: State, where: Filter | None) -> Mask | None:
+    """The live rows ``where`` selects over the whole collection (None: every row)."""
+    parts = masks(state, where)
+    if all(m is None for m in parts):
+        return None
+    return np.concatenate(
+        [
+            np.ones(seg.records.rows, bool) if m is None else m
+            for seg, m in zip(state.segments, parts, strict=True)
+        ]
+    )
+
+
+def count(state: State, where: Filter | None) -> int:
+    """Live records ``where`` selects."""
+    if where is None:
+        return state.live
+    return sum(int(np.count_nonzero(m)) for m in masks(state, where) if m is not None)
+
+
+def dead_rows(state: State, ids: Sequence[str] | None, where: Filter | None) -> Ints:
+    """The live global rows that ids or a filter select (neither: every live row), sorted."""
+    picked: list[Any] = []
+    if ids is None and where is None:
+        where_mask = global_mask(state, None)
+        return np.flatnonzero(where_mask) if where_mask is not None else np.arange(state.rows)
+    if ids:
+        picked.append(np.fromiter(lookup(state, ids).values(), np.int64))
     if where is not None:
-        for s, seg in enumerate(state.segments):
-            rows = np.flatnonzero(seg.alive & seg.columns.evaluate(where)).tolist()
-            if rows:
-                dead.setdefault(s, []).extend(rows)
-    return dead
+        mask = global_mask(state, where)
+        picked.append(np.arange(state.rows) if mask is None else np.flatnonzero(mask))
+    return np.unique(np.concatenate(picked)) if picked else np.empty(0, np.int64)
 
 
-def new_manifest(info: CollectionInfo) -> Manifest:
-    """The manifest of an empty collection."""
-    return Manifest(info, 0, ())
-
-
-def next_name(manifest: Manifest) -> str:
-    """The name of the next segment (one past the generation: never a name in use)."""
-    return f"seg-{manifest.generation + 1:08d}"
-
-
-def with_segment(manifest: Manifest, entry: SegmentEntry) -> Manifest:
-    """A new manifest with ``entry`` added (the generation moves on to its name)."""
-    return replace(
-        manifest, generation=manifest.generation + 1, segments=(*manifest.segments, entry)
-    )
-
-
-def keep_first(manifest: Manifest, count: int) -> Manifest:
-    """A new manifest with only its first ``count`` segments (the generation kept)."""
-    return replace(manifest, segments=manifest.segments[:count])
-
-
-def with_dead(manifest: Manifest, dead: dict[int, list[int]]) -> Manifest:
-    """A new manifest with these rows marked dead."""
-    segments = tuple(
-        replace(e, dead=tuple(sorted(set(e.dead) | set(dead[i])))) if i in dead else e
-        for i, e in enumerate(manifest.segments)
-    )
-    return replace(manifest, segments=segments)
+def copy_meta(meta: Metadata) -> Metadata:
+    """A copy a caller may change."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in meta.items()}  # type: ignore[misc]
