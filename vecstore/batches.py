@@ -107,7 +107,7 @@ def prepare(
         )
     stored_texts: list[str | None] = list(text_list) if text_list else [None] * n
     stamped = [
-        stamp(meta, vector_hash(info.model, stored_texts[i], matrix[i]))
+        stamp(meta, vector_hash(info.model, stored_texts[i], matrix[i]), checked=True)
         for i, meta in enumerate(metas)
     ]
     return RecordBatch(id_list, matrix, stored_texts, stamped)

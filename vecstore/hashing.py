@@ -51,11 +51,9 @@ with the stored vector), or nothing."""
 
 
 def _digest(*parts: bytes) -> str:
-    h = hashlib.blake2b(digest_size=HASH_BYTES)
-    for part in parts:
-        h.update(len(part).to_bytes(8, "little"))
-        h.update(part)
-    return h.hexdigest()
+    # One call over the joined bytes: the same digest as one update per length and part.
+    joined = b"".join(b for part in parts for b in (len(part).to_bytes(8, "little"), part))
+    return hashlib.blake2b(joined, digest_size=HASH_BYTES).hexdigest()
 
 
 def user_metadata(metadata: Metadata) -> Metadata:
@@ -93,10 +91,15 @@ def legacy_hash(
     return h.hexdigest()
 
 
-def stamp(metadata: Metadata, vhash: str, tag: str = "") -> Metadata:
-    """The metadata to store: the user's keys, both hashes, and the source tag when given."""
-    out: dict[str, Any] = {**user_metadata(metadata), VECTOR_HASH_KEY: vhash}
-    out[META_HASH_KEY] = metadata_hash(metadata, tag)
+def stamp(metadata: Metadata, vhash: str, tag: str = "", *, checked: bool = False) -> Metadata:
+    """The metadata to store: the user's keys, both hashes, and the source tag when given.
+
+    ``checked``: ``metadata`` came from :func:`vecstore.metadata.normalize_metadata`, which
+    refuses reserved keys, so it holds the user's keys only.
+    """
+    user = metadata if checked else user_metadata(metadata)
+    out: dict[str, Any] = {**user, VECTOR_HASH_KEY: vhash}
+    out[META_HASH_KEY] = _digest(orjson.dumps(user, option=orjson.OPT_SORT_KEYS), tag.encode())
     if tag:
         out[SOURCE_KEY] = tag
     return out

@@ -162,6 +162,11 @@ def coerce_metadata(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_KEYS_SEEN = 4096
+_KEYS_SEEN: dict[str, None] = {}
+"""Keys that passed :func:`check_key` (a key is checked once per process, not per record)."""
+
+
 def normalize_metadata(
     metadata: Any, record: int | str, policy: MetadataPolicy = "strict"
 ) -> Metadata:
@@ -174,7 +179,21 @@ def normalize_metadata(
         metadata = coerce_metadata(metadata)
     out: Metadata = {}
     for key, raw in metadata.items():
-        check_key(key, record)
+        if key not in _KEYS_SEEN:
+            check_key(key, record)
+            if len(_KEYS_SEEN) < MAX_KEYS_SEEN:
+                _KEYS_SEEN[key] = None
+        kind = type(raw)
+        # The common values, checked inline (the same checks as _value, a tenth of the cost).
+        if kind is str and raw.isascii() or kind is bool:
+            out[key] = raw
+            continue
+        if kind is int and -MAX_SAFE_INT <= raw <= MAX_SAFE_INT:
+            out[key] = raw
+            continue
+        if kind is float and math.isfinite(raw):
+            out[key] = raw
+            continue
         if raw is None:
             continue
         value, reason = _value(raw)

@@ -133,14 +133,16 @@ def check_vectors(
             f"shape {np.shape(vectors)}: this collection needs vectors of dimension {dimension}",
             field=field,
         )
-    finite = np.isfinite(arr).all(axis=1)
+    # Squares summed in float64: no float32 overflow (3e38) or underflow (1e-45), and a row
+    # holding NaN or an infinity sums to NaN or infinity.
+    squares = np.einsum("ij,ij->i", arr, arr, dtype=np.float64)
+    finite = np.isfinite(squares)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise InvalidInput(
             "vector has NaN or infinite values", record=label(bad, ids), field="vector"
         )
-    wide = arr.astype(np.float64)  # float32 norms overflow (3e38) and underflow (1e-45)
-    norms = np.linalg.norm(wide, axis=1)
+    norms = np.sqrt(squares)
     if not (norms > 0).all():
         bad = int(np.flatnonzero(norms <= 0)[0])
         raise InvalidInput(
@@ -148,7 +150,14 @@ def check_vectors(
             record=label(bad, ids),
             field="vector",
         )
-    unit: Vectors = (wide / norms[:, None]).astype(np.float32)
+    plain = (norms > 1e-18) & (norms < 1e18)  # norms float32 holds well: divide in place
+    if plain.all():
+        arr /= norms.astype(np.float32)[:, None]
+    else:  # subnormal or huge rows: in float64
+        arr[plain] /= norms[plain, None].astype(np.float32)
+        odd = ~plain
+        arr[odd] = (arr[odd].astype(np.float64) / norms[odd, None]).astype(np.float32)
+    unit: Vectors = arr
     return unit
 
 

@@ -167,8 +167,39 @@ def _blob(items: Sequence[bytes]) -> tuple[Array, Array]:
     return offsets, np.frombuffer(b"".join(items), dtype=np.uint8).copy()
 
 
+def _uniform(values: list[Any]) -> dict[str, Array] | None:
+    """The arrays of a key every record holds with one scalar type (the common case, fast)."""
+    kinds = set(map(type, values))
+    n = len(values)
+    if kinds == {float} or kinds == {int} or kinds == {int, float}:
+        num = np.array(values, dtype=np.float64)
+        code, vocab = np.full(n, _NO_CODE, dtype=np.int32), []
+    elif kinds == {str}:
+        vocab = sorted({v.encode() for v in set(values)})
+        codes = {s.decode(): i for i, s in enumerate(vocab)}
+        num, code = np.full(n, np.nan), np.fromiter(map(codes.__getitem__, values), np.int32, n)
+    else:
+        return None
+    voff, vblob = _blob(vocab)
+    return {
+        "present": np.ones(n, dtype=bool),
+        "num": num,
+        "code": code,
+        "flag": np.full(n, -1, dtype=np.int8),
+        "lrows": np.empty(0, np.int64),
+        "enum": np.empty(0, np.float64),
+        "ecode": np.empty(0, np.int32),
+        "eflag": np.empty(0, np.int8),
+        "voff": voff,
+        "vblob": vblob,
+    }
+
+
 def build_column(metadata: Sequence[Metadata], key: str) -> dict[str, Array]:
     """The stored arrays (by part name) of ``key`` over ``metadata``, one pass."""
+    fast = _uniform([meta.get(key) for meta in metadata])
+    if fast is not None:
+        return fast
     n = len(metadata)
     present = np.zeros(n, dtype=bool)
     scalars: list[Scalar | None] = [None] * n

@@ -44,7 +44,8 @@ GATHER_ROWS = 65_536
 
 def id_hashes(ids: Sequence[str]) -> npt.NDArray[np.uint64]:
     """The 64-bit hash of each id, as the id index holds them."""
-    joined = b"".join(hashlib.blake2b(i.encode(), digest_size=8).digest() for i in ids)
+    blake = hashlib.blake2b
+    joined = b"".join([blake(i.encode(), digest_size=8).digest() for i in ids])
     return np.frombuffer(joined, dtype="<u8").astype(np.uint64)
 
 
