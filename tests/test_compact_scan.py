@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vecstore.adapters import numpy_quant, numpy_search
+from vecstore.adapters import numpy_quant, numpy_search, numpy_writer
 from vecstore.adapters.numpy import NumpyBackend
-from vecstore.filters import parse
+from vecstore.filters import matches, parse
 from vecstore.records import CollectionInfo, RecordBatch
+from vecstore.testing.strategies import filters, metadata
 
 DIM = 48
 
@@ -161,4 +163,41 @@ def test_small_integer_vectors_full_of_ties(
     backend.open(CollectionInfo("ties", "test-model", DIM))
     fill(backend, np.tile(unit(rows), (4, 1)))  # and each row four times
     both(backend, unit(q), k)
+    backend.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.lists(metadata, min_size=1, max_size=6), min_size=1, max_size=9),
+    st.lists(filters, min_size=1, max_size=4),
+    st.sets(st.integers(0, 40), max_size=8),
+)
+def test_merged_and_compacted_segments_filter_as_the_reference(
+    tmp_path_factory: pytest.TempPathFactory,
+    batches: list[list[dict[str, Any]]],
+    wheres: list[dict[str, Any]],
+    doomed: set[int],
+) -> None:
+    """Segments of mixed column types merged (TIER 2) and compacted answer every filter."""
+    backend = NumpyBackend("merge", path=tmp_path_factory.mktemp("merge"))
+    backend.open(CollectionInfo("merge", "test-model", DIM))
+    rng = np.random.default_rng(0)
+    stored: dict[str, dict[str, Any]] = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(numpy_writer, "TIER", 2)
+        for b, metas in enumerate(batches):
+            ids = [f"{b}-{i}" for i in range(len(metas))]
+            vectors = unit(rng.standard_normal((len(metas), DIM)))
+            backend.upsert(RecordBatch(ids, vectors, [None] * len(ids), metas))
+            stored.update(zip(ids, metas, strict=True))
+        gone = [rid for i, rid in enumerate(stored) if i in doomed]
+        backend.delete(gone)
+    for rid in gone:
+        del stored[rid]
+    for where in wheres:
+        node = parse(where)
+        want = sorted(rid for rid, meta in stored.items() if node is None or matches(node, meta))
+        got = sorted(r.id for batch in backend.scan(7, False, node) for r in batch)
+        assert got == want and backend.count(node) == len(want)
+    assert {r.id: r.metadata for r in backend.get(list(stored))} == stored
     backend.close()

@@ -33,12 +33,16 @@ column is built from the segment's records when first asked for."""
 PARTS = ("present", "num", "code", "flag", "lrows", "enum", "ecode", "eflag", "voff", "vblob")
 
 
+MAX_REMEMBERED = 1024
+
+
 class Vocab:
     """A sorted list of strings held as offsets and UTF-8 bytes: ``code`` by binary search."""
 
     def __init__(self, offsets: Array, blob: Array) -> None:
         self.offsets = offsets
         self.blob = blob
+        self._found: dict[str, int | None] = {}  # codes looked up before (a filter's values)
 
     def __len__(self) -> int:
         return max(0, len(self.offsets) - 1)
@@ -49,7 +53,14 @@ class Vocab:
 
     def code(self, value: str) -> int | None:
         """The code of ``value``, or None when no row holds it."""
-        target = value.encode()
+        if value in self._found:
+            return self._found[value]
+        if len(self._found) > MAX_REMEMBERED:
+            self._found.clear()
+        found = self._found[value] = self._search(value.encode())
+        return found
+
+    def _search(self, target: bytes) -> int | None:
         lo, hi = 0, len(self)
         while lo < hi:
             mid = (lo + hi) // 2
@@ -68,11 +79,15 @@ class Vocab:
 
 @dataclass(slots=True)
 class _Typed:
-    """Values of one kind of slot (scalars, or list elements), one entry per slot."""
+    """Values of one kind of slot (scalars, or list elements), one entry per slot.
 
-    num: npt.NDArray[np.float64]  # NaN where the value is not a number
-    code: npt.NDArray[np.int32]  # string code, -1 where not a str
-    flag: npt.NDArray[np.int8]  # 0/1 for bools, -1 where not a bool
+    An array is None where the column holds no value of its type (not stored).
+    """
+
+    n: int
+    num: npt.NDArray[np.float64] | None  # NaN where the value is not a number
+    code: npt.NDArray[np.int32] | None  # string code, -1 where not a str
+    flag: npt.NDArray[np.int8] | None  # 0/1 for bools, -1 where not a bool
 
     def equals_any(self, values: Sequence[Scalar], vocab: Vocab) -> Mask:
         """Slots equal to one of ``values`` (bool only equals bool, str only str)."""
@@ -82,25 +97,35 @@ class _Typed:
         parts = [
             _isin(arr, vals)
             for arr, vals in ((self.num, nums), (self.code, codes), (self.flag, flags))
-            if vals
+            if vals and arr is not None
         ]
         if not parts:
-            return np.zeros(len(self.num), dtype=bool)
+            return np.zeros(self.n, dtype=bool)
         out = parts[0]
         for part in parts[1:]:
             out |= part
         return out
 
     def compare(self, op: str, value: float) -> Mask:
-        """Numeric slots for which ``slot op value`` holds (NaN slots never do)."""
-        with np.errstate(invalid="ignore"):
-            if op == "$gt":
-                return self.num > value
-            if op == "$gte":
-                return self.num >= value
-            if op == "$lt":
-                return self.num < value
-            return self.num <= value
+        """Numeric slots for which ``slot op value`` holds (NaN slots never do, silently)."""
+        if self.num is None:
+            return np.zeros(self.n, dtype=bool)
+        return _COMPARE[op](self.num, value)
+
+    def full(self) -> dict[str, Array]:
+        """The three arrays, absent ones filled (for merges)."""
+        return {
+            "num": np.full(self.n, np.nan) if self.num is None else np.asarray(self.num),
+            "code": _absent(self.n, np.int32) if self.code is None else np.asarray(self.code),
+            "flag": _absent(self.n, np.int8) if self.flag is None else np.asarray(self.flag),
+        }
+
+
+def _absent(n: int, dtype: Any) -> Array:
+    return np.full(n, _NO_CODE, dtype=dtype)
+
+
+_COMPARE = {"$gt": np.greater, "$gte": np.greater_equal, "$lt": np.less, "$lte": np.less_equal}
 
 
 def _isin(array: Array, values: Sequence[Any]) -> Mask:
@@ -109,41 +134,50 @@ def _isin(array: Array, values: Sequence[Any]) -> Mask:
 
 @dataclass(slots=True)
 class Column:
-    """One metadata key over the n rows of a segment."""
+    """One metadata key over the n rows of a segment (``present`` None: every row has it)."""
 
-    present: Mask
+    rows: int
+    present: Mask | None
     scalars: _Typed
     list_rows: npt.NDArray[np.int64]
     elements: _Typed
     vocab: Vocab
 
     @classmethod
-    def from_arrays(cls, get: Callable[[str], Array]) -> Column:
-        """The column whose stored arrays ``get(part)`` returns."""
+    def from_arrays(cls, get: Callable[[str], Array | None], rows: int) -> Column:
+        """The column whose stored arrays ``get(part)`` returns (None: a part not stored)."""
+        list_rows = get("lrows")
+        if list_rows is None:
+            list_rows = np.empty(0, np.int64)
+        voff, vblob = get("voff"), get("vblob")
         return cls(
+            rows,
             get("present"),
-            _Typed(get("num"), get("code"), get("flag")),
-            get("lrows"),
-            _Typed(get("enum"), get("ecode"), get("eflag")),
-            Vocab(get("voff"), get("vblob")),
+            _Typed(rows, get("num"), get("code"), get("flag")),
+            list_rows,
+            _Typed(len(list_rows), get("enum"), get("ecode"), get("eflag")),
+            Vocab(np.zeros(1, np.int64), np.empty(0, np.uint8))
+            if voff is None or vblob is None
+            else Vocab(voff, vblob),
         )
 
-    def _any(self, scalar_hit: Mask, element_hit: Mask) -> Mask:
-        if len(self.list_rows) == 0:
-            return scalar_hit
-        scalar_hit[self.list_rows[element_hit]] = True
-        return scalar_hit
+    def has(self) -> Mask:
+        """Rows holding the key (a new array)."""
+        return np.ones(self.rows, dtype=bool) if self.present is None else self.present.copy()
 
     def equals_any(self, values: Sequence[Scalar]) -> Mask:
         """Rows where some value of the key equals one of ``values``."""
-        return self._any(
-            self.scalars.equals_any(values, self.vocab),
-            self.elements.equals_any(values, self.vocab),
-        )
+        hit = self.scalars.equals_any(values, self.vocab)
+        if len(self.list_rows):
+            hit[self.list_rows[self.elements.equals_any(values, self.vocab)]] = True
+        return hit
 
     def compare(self, op: str, value: float) -> Mask:
         """Rows where some numeric value of the key compares true with ``value``."""
-        return self._any(self.scalars.compare(op, value), self.elements.compare(op, value))
+        hit = self.scalars.compare(op, value)
+        if len(self.list_rows):
+            hit[self.list_rows[self.elements.compare(op, value)]] = True
+        return hit
 
 
 def _typed(values: Sequence[Scalar | None], codes: Mapping[str, int]) -> dict[str, Array]:
@@ -170,29 +204,33 @@ def _blob(items: Sequence[bytes]) -> tuple[Array, Array]:
 def _uniform(values: list[Any]) -> dict[str, Array] | None:
     """The arrays of a key every record holds with one scalar type (the common case, fast)."""
     kinds = set(map(type, values))
-    n = len(values)
     if kinds == {float} or kinds == {int} or kinds == {int, float}:
-        num = np.array(values, dtype=np.float64)
-        code, vocab = np.full(n, _NO_CODE, dtype=np.int32), []
-    elif kinds == {str}:
+        return {"num": np.array(values, dtype=np.float64)}
+    if kinds == {str}:
         vocab = sorted({v.encode() for v in set(values)})
         codes = {s.decode(): i for i, s in enumerate(vocab)}
-        num, code = np.full(n, np.nan), np.fromiter(map(codes.__getitem__, values), np.int32, n)
-    else:
-        return None
-    voff, vblob = _blob(vocab)
-    return {
-        "present": np.ones(n, dtype=bool),
-        "num": num,
-        "code": code,
-        "flag": np.full(n, -1, dtype=np.int8),
-        "lrows": np.empty(0, np.int64),
-        "enum": np.empty(0, np.float64),
-        "ecode": np.empty(0, np.int32),
-        "eflag": np.empty(0, np.int8),
-        "voff": voff,
-        "vblob": vblob,
-    }
+        voff, vblob = _blob(vocab)
+        code = np.fromiter(map(codes.__getitem__, values), np.int32, len(values))
+        return {"code": code, "voff": voff, "vblob": vblob}
+    return None
+
+
+def stored_parts(parts: dict[str, Array]) -> dict[str, Array]:
+    """Only the parts that hold something: the rest is implied (see :class:`Column`)."""
+    out = {}
+    for name, array in parts.items():
+        if name == "present" and array.all():
+            continue
+        if name in ("num", "enum") and np.isnan(array).all():
+            continue
+        if name in ("code", "flag", "ecode", "eflag") and (array == _NO_CODE).all():
+            continue
+        if name in ("lrows", "enum", "ecode", "eflag") and len(parts["lrows"]) == 0:
+            continue
+        if name in ("voff", "vblob") and len(parts["voff"]) <= 1:
+            continue
+        out[name] = array
+    return out
 
 
 def build_column(metadata: Sequence[Metadata], key: str) -> dict[str, Array]:
@@ -223,16 +261,18 @@ def build_column(metadata: Sequence[Metadata], key: str) -> dict[str, Array]:
     scalar_parts = _typed(scalars, codes)
     element_parts = _typed(elements, codes)
     voff, vblob = _blob(vocab)
-    return {
-        "present": present,
-        **scalar_parts,
-        "lrows": np.asarray(rows, dtype=np.int64),
-        "enum": element_parts["num"],
-        "ecode": element_parts["code"],
-        "eflag": element_parts["flag"],
-        "voff": voff,
-        "vblob": vblob,
-    }
+    return stored_parts(
+        {
+            "present": present,
+            **scalar_parts,
+            "lrows": np.asarray(rows, dtype=np.int64),
+            "enum": element_parts["num"],
+            "ecode": element_parts["code"],
+            "eflag": element_parts["flag"],
+            "voff": voff,
+            "vblob": vblob,
+        }
+    )
 
 
 def build_columns(metadata: Sequence[Metadata]) -> dict[str, dict[str, Array]]:
@@ -255,10 +295,8 @@ class ColumnIndex:
     def of_metadata(cls, metadata: Sequence[Metadata]) -> ColumnIndex:
         """Columns built in memory from records (tests, and segments of the old format)."""
         built = {key: build_column(metadata, key) for meta in metadata for key in meta}
-        return cls(
-            len(metadata),
-            lambda key: Column.from_arrays(built[key].__getitem__) if key in built else None,
-        )
+        n = len(metadata)
+        return cls(n, lambda key: Column.from_arrays(built[key].get, n) if key in built else None)
 
     def column(self, key: str) -> Column | None:
         """The column of ``key`` (None: no row has it)."""
@@ -286,7 +324,8 @@ class ColumnIndex:
         if isinstance(node, Exists):
             if col is None:
                 return np.full(self.rows, not node.exists)
-            return col.present.copy() if node.exists else ~col.present
+            has = col.has()
+            return has if node.exists else np.logical_not(has, out=has)
         if col is None:
             return np.full(self.rows, node.op in ("$ne", "$nin"))
         return self._compare(col, node)

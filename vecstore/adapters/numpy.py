@@ -309,11 +309,14 @@ class NumpyBackend:
         return updated
 
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
-        if not len(states.dead_rows(self._current(), ids, where)):
+        seen = self._current()
+        chosen = states.dead_rows(seen, ids, where)
+        if not len(chosen):
             return  # nothing to delete: no lock taken, nothing written
 
         def change(state: states.State) -> Layout | None:
-            dead = states.dead_rows(state, ids, where)  # again, against the state under the lock
+            # Chosen again unless no commit came between (the usual case: the work is done).
+            dead = chosen if state is seen else states.dead_rows(state, ids, where)
             if not len(dead) or state.layout is None:
                 return None
             namer = writer.Namer(state.layout.generation)

@@ -18,6 +18,7 @@ rewrites everything drops dead rows.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -32,13 +33,19 @@ from vecstore.adapters.columns import (
     ColumnIndex,
     build_column,
     build_columns,
+    stored_parts,
 )
 from vecstore.errors import StoreCorrupted
 from vecstore.records import Metadata
+from vecstore.reserved import META_HASH_KEY, VECTOR_HASH_KEY
 
 Array = npt.NDArray[Any]
 Ints = npt.NDArray[np.int64]
 COLUMN = "c:"
+HASHED = (VECTOR_HASH_KEY, META_HASH_KEY)
+HEX = re.compile(r"[0-9a-f]{32}")
+FIXED = ("texts.none", "hash.has", *(f"hash.{k}" for k in HASHED))
+"""Arrays of one fixed-size item per row."""
 GATHER_ROWS = 65_536
 
 
@@ -67,12 +74,41 @@ def build(
     arrays["ids.hash"], arrays["ids.perm"] = hashes[order], order.astype(np.int64)
     arrays["texts.off"], arrays["texts.blob"] = _blob([(t or "").encode() for t in texts])
     arrays["texts.none"] = np.fromiter((t is None for t in texts), bool, len(texts))
+    plain, hashed = _split_hashes(metadata)
+    arrays.update(hashed)
     dumps = orjson.dumps
-    arrays["meta.off"], arrays["meta.blob"] = _blob([dumps(m) for m in metadata])
+    arrays["meta.off"], arrays["meta.blob"] = _blob([dumps(m) for m in plain])
     for key, parts in build_columns(metadata).items():
         for part, array in parts.items():
             arrays[f"{COLUMN}{key}:{part}"] = array
     return arrays
+
+
+def _split_hashes(metadata: Sequence[Metadata]) -> tuple[list[Metadata], dict[str, Array]]:
+    """The metadata without its change hashes, and the hashes as 16-byte rows.
+
+    Hex in JSON they would be a third of a record's bytes; ``hash.has`` says which a row holds
+    (bit 1: the vector hash, bit 2: the metadata hash).
+    """
+    n = len(metadata)
+    has = np.zeros(n, np.uint8)
+    raw = {key: bytearray(16 * n) for key in HASHED}
+    plain: list[Metadata] = []
+    for i, meta in enumerate(metadata):
+        if not (HASHED[0] in meta or HASHED[1] in meta):
+            plain.append(meta)
+            continue
+        kept = dict(meta)
+        for bit, key in enumerate(HASHED):
+            value = kept.get(key)
+            if isinstance(value, str) and HEX.fullmatch(value):
+                raw[key][16 * i : 16 * i + 16] = bytes.fromhex(kept.pop(key))  # type: ignore[arg-type]
+                has[i] |= 1 << bit
+        plain.append(kept)
+    if not has.any():
+        return plain, {}
+    arrays = {f"hash.{k}": np.frombuffer(bytes(raw[k]), np.uint8).reshape(n, 16) for k in HASHED}
+    return plain, {**arrays, "hash.has": has}
 
 
 class Records:
@@ -83,6 +119,9 @@ class Records:
         self.where = where  # the file, for errors
         self.rows = len(self["ids.off"]) - 1
         self.columns = ColumnIndex(self.rows, self._column)
+        names = arrays.keys()
+        self._keys = {n[len(COLUMN) :].rsplit(":", 1)[0] for n in names if n.startswith(COLUMN)}
+        self._hashed = "hash.has" in arrays
 
     def __getitem__(self, name: str) -> Array:
         try:
@@ -96,19 +135,26 @@ class Records:
 
     def keys(self) -> list[str]:
         """The metadata keys that have columns here."""
-        names = self._arrays.keys()
-        return sorted({n[len(COLUMN) :].rsplit(":", 1)[0] for n in names if n.startswith(COLUMN)})
+        return sorted(self._keys)
 
     def _column(self, key: str) -> Column | None:
-        prefix = f"{COLUMN}{key}:"
         if key in UNINDEXED:  # built from the records, once per segment
-            built = build_column([self.metadata(r) for r in range(self.rows)], key)
-            return Column.from_arrays(built.__getitem__) if built["present"].any() else None
-        if f"{prefix}present" not in self._arrays:
+            metas = [self.metadata(r) for r in range(self.rows)]
+            if not any(key in m for m in metas):
+                return None
+            return Column.from_arrays(build_column(metas, key).get, self.rows)
+        if key not in self._keys:
             return None
-        col = Column.from_arrays(lambda part: self[prefix + part])
-        if len(col.present) != self.rows:
+        prefix = f"{COLUMN}{key}:"
+        col = Column.from_arrays(lambda part: self._arrays.get(prefix + part), self.rows)
+        lengths = [col.scalars.num, col.scalars.code, col.scalars.flag, col.present]
+        if any(a is not None and len(a) != self.rows for a in lengths):
             raise StoreCorrupted(f"{self.where}: the column of {key!r} has the wrong length")
+        if (
+            len(col.list_rows)
+            and not 0 <= int(col.list_rows.min()) <= int(col.list_rows.max()) < self.rows
+        ):
+            raise StoreCorrupted(f"{self.where}: the column of {key!r} names rows it lacks")
         return col
 
     def _bytes(self, field: str, row: int) -> bytes:
@@ -134,6 +180,11 @@ class Records:
             raise StoreCorrupted(f"{self.where}: row {row}'s metadata is damaged") from exc
         if not isinstance(meta, dict):
             raise StoreCorrupted(f"{self.where}: row {row}'s metadata is not an object")
+        if self._hashed:
+            has = int(self["hash.has"][row])
+            for bit, key in enumerate(HASHED):
+                if has >> bit & 1:
+                    meta[key] = self[f"hash.{key}"][row].tobytes().hex()
         return meta
 
     def _decode(self, field: str, row: int) -> str:
@@ -147,18 +198,35 @@ class Records:
         table = self["ids.hash"]
         if len(table) == 0 or len(ids) == 0:
             return []
-        lo = np.searchsorted(table, hashes, "left")
-        hi = np.searchsorted(table, hashes, "right")
+        order = np.argsort(hashes)  # sorted probes walk the index in order: cache-friendly
+        lo = np.empty(len(hashes), np.int64)
+        hi = np.empty(len(hashes), np.int64)
+        lo[order] = np.searchsorted(table, hashes[order], "left")
+        hi[order] = np.searchsorted(table, hashes[order], "right")
         hit = np.flatnonzero(hi > lo)
-        perm = self["ids.perm"]
+        if len(hit) == 0:
+            return []
+        counts = (hi - lo)[hit]
+        queries = np.repeat(hit, counts)
+        positions = np.repeat(lo[hit] - np.cumsum(counts) + counts, counts) + np.arange(
+            len(queries)
+        )
+        rows = np.asarray(self["ids.perm"])[positions]
+        if len(rows) and not (0 <= rows.min() and rows.max() < self.rows):
+            raise StoreCorrupted(f"{self.where}: the id index names a row it does not hold")
+        off = np.asarray(self["ids.off"])
+        starts, ends = off[rows].tolist(), off[rows + 1].tolist()
+        blob = self["ids.blob"]
+        if len(blob) < max(ends, default=0):
+            raise StoreCorrupted(f"{self.where}: an id lies outside the file")
+        raw = (
+            blob.tobytes() if isinstance(blob, np.ndarray) and len(rows) * 64 > len(blob) else None
+        )
         out = []
-        for q in hit.tolist():
-            for pos in range(int(lo[q]), int(hi[q])):
-                row = int(perm[pos])
-                if not 0 <= row < self.rows:
-                    raise StoreCorrupted(f"{self.where}: the id index names row {row}")
-                if self._bytes("ids", row) == ids[q].encode():
-                    out.append((q, row))
+        for q, row, a, b in zip(queries.tolist(), rows.tolist(), starts, ends, strict=True):
+            held = raw[a:b] if raw is not None else bytes(blob[a:b])
+            if held == ids[q].encode():
+                out.append((q, row))
         return out
 
     def strings(self, field: str, rows: Ints | None) -> tuple[Array, Array]:
@@ -190,9 +258,11 @@ def concat(parts: Sequence[tuple[Records, Ints | None]]) -> dict[str, Array]:
             [offs[0][:1]] + [o[1:] + s for o, s in zip(offs, shift, strict=True)]
         )
         out[f"{field}.blob"] = np.concatenate(blobs)
-    out["texts.none"] = np.concatenate(
-        [np.asarray(rec["texts.none"])[r] for (rec, _), r in zip(parts, rows_of, strict=True)]
-    )
+    for name in FIXED:
+        if any(name in rec.arrays() for rec, _ in parts):
+            out[name] = np.concatenate(
+                [_fixed(rec, name, r) for (rec, _), r in zip(parts, rows_of, strict=True)]
+            )
     starts = np.cumsum([0] + [len(r) for r in rows_of[:-1]])
     hashes, rows = [], []
     for (rec, keep), start in zip(parts, starts, strict=True):
@@ -213,6 +283,13 @@ def concat(parts: Sequence[tuple[Records, Ints | None]]) -> dict[str, Array]:
     return out
 
 
+def _fixed(rec: Records, name: str, rows: Ints) -> Array:
+    if name in rec.arrays():
+        return np.asarray(rec[name])[rows]
+    width = (16,) if name.startswith("hash.") and name != "hash.has" else ()
+    return np.zeros((len(rows), *width), bool if name == "texts.none" else np.uint8)
+
+
 def _concat_column(
     key: str, parts: Sequence[tuple[Records, Ints | None]], rows_of: Sequence[Ints], starts: Array
 ) -> dict[str, Array]:
@@ -229,22 +306,23 @@ def _concat_column(
             acc["flag"].append(np.full(n, -1, np.int8))
             continue
         remap = np.array([codes[s.encode()] for s in col.vocab.strings()] + [-1], dtype=np.int32)
-        acc["present"].append(np.asarray(col.present)[rows])
-        acc["num"].append(np.asarray(col.scalars.num)[rows])
-        acc["code"].append(remap[np.asarray(col.scalars.code)[rows]])
-        acc["flag"].append(np.asarray(col.scalars.flag)[rows])
-        where = np.full(len(col.present), -1, dtype=np.int64)
+        scalars, elements = col.scalars.full(), col.elements.full()
+        acc["present"].append(col.has()[rows])
+        acc["num"].append(scalars["num"][rows])
+        acc["code"].append(remap[scalars["code"][rows]])
+        acc["flag"].append(scalars["flag"][rows])
+        where = np.full(col.rows, -1, dtype=np.int64)
         where[rows] = np.arange(n)
         new_rows = where[np.asarray(col.list_rows)]
         kept = new_rows >= 0
         acc["lrows"].append(new_rows[kept] + start)
-        acc["enum"].append(np.asarray(col.elements.num)[kept])
-        acc["ecode"].append(remap[np.asarray(col.elements.code)[kept]])
-        acc["eflag"].append(np.asarray(col.elements.flag)[kept])
+        acc["enum"].append(elements["num"][kept])
+        acc["ecode"].append(remap[elements["code"][kept]])
+        acc["eflag"].append(elements["flag"][kept])
     empty = {"lrows": np.int64, "enum": np.float64, "ecode": np.int32, "eflag": np.int8}
-    out = {}
+    full = {}
     for part, arrays in acc.items():
         joined = np.concatenate(arrays) if arrays else np.empty(0, empty.get(part, bool))
-        out[f"{COLUMN}{key}:{part}"] = joined.astype(empty[part]) if part in empty else joined
-    out[f"{COLUMN}{key}:voff"], out[f"{COLUMN}{key}:vblob"] = _blob(vocab)
-    return out
+        full[part] = joined.astype(empty[part]) if part in empty else joined
+    full["voff"], full["vblob"] = _blob(vocab)
+    return {f"{COLUMN}{key}:{part}": array for part, array in stored_parts(full).items()}

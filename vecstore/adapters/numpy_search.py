@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vecstore.adapters.numpy_quant import FP32_SLACK, NORM_SLACK, code_queries, int_dots
-from vecstore.adapters.numpy_state import State, global_mask, vectors_of
+from vecstore.adapters.numpy_state import State, global_mask, selected_rows, vectors_of
 from vecstore.records import Vectors
 from vecstore.search import SEARCH_THREADS, topk
 
@@ -35,6 +35,11 @@ SCAN_ROWS = 65_536
 def _best(
     rows: Ints, scores: npt.NDArray[np.float32], k: int
 ) -> tuple[Ints, npt.NDArray[np.float32]]:
+    """The k best (score desc, row asc); every row tied with the k-th is considered."""
+    if len(scores) > 4 * k:
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        keep = scores >= kth
+        rows, scores = rows[keep], scores[keep]
     order = np.lexsort((rows, -scores))[:k]
     return rows[order], scores[order]
 
@@ -117,13 +122,21 @@ def compact_scan(state: State, queries: Vectors, k: int, mask: Mask | None) -> F
 
 def search(state: State, queries: Vectors, k: int, where: object, compact: bool = True) -> Found:
     """Per query, the global rows of the top k live records ``where`` selects, and scores."""
-    mask = global_mask(state, where)  # type: ignore[arg-type]
+    none: Found = [(np.empty(0, np.int64), np.empty(0, np.float32)) for _ in queries]
+    if where is not None:
+        rows = selected_rows(state, where)  # type: ignore[arg-type]
+        if len(rows) == 0 or k == 0:
+            return none
+        if len(rows) * SPARSE_RATIO < state.rows:  # few: score just those
+            return exact_rows(state, queries, rows, k)
+        mask: Mask | None = np.zeros(state.rows, dtype=bool)
+        mask[rows] = True  # type: ignore[index]
+    else:
+        mask = global_mask(state, None)
     allowed = state.rows if mask is None else int(np.count_nonzero(mask))
     k = min(k, allowed)
     if k == 0 or len(queries) == 0:
-        return [(np.empty(0, np.int64), np.empty(0, np.float32)) for _ in queries]
-    if mask is not None and allowed * SPARSE_RATIO < state.rows:
-        return exact_rows(state, queries, np.flatnonzero(mask), k)
+        return none
     if compact and all(maps.q8 is not None for _, maps in state.parts):
         return compact_scan(state, queries, k, mask)
     return exact_scan(state, queries, k, mask)

@@ -227,6 +227,16 @@ def global_mask(state: State, where: Filter | None) -> Mask | None:
     )
 
 
+def selected_rows(state: State, where: Filter) -> Ints:
+    """The global rows of the live records ``where`` selects, sorted (segment by segment)."""
+    parts = [
+        np.flatnonzero(mask) + seg.start
+        for seg, mask in zip(state.segments, masks(state, where), strict=True)
+        if mask is not None
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+
+
 def count(state: State, where: Filter | None) -> int:
     """Live records ``where`` selects."""
     if where is None:

@@ -139,10 +139,7 @@ class Table(Mapping[str, "Array"]):
     def __getitem__(self, name: str) -> Array:
         array = self._arrays.get(name)
         if array is None:
-            try:
-                dtype, shape, offset = self._specs[name]
-            except KeyError:
-                raise StoreCorrupted(f"{self.path} has no array {name!r}") from None
+            dtype, shape, offset = self._specs[name]  # KeyError, as a mapping does
             count = int(np.prod(shape, dtype=np.int64))
             if count == 0 or self._map is None:
                 array = np.empty(shape, dtype)
