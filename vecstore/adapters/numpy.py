@@ -360,18 +360,20 @@ class NumpyBackend:
         state = self._current()
         out = []
         for rows, scores in search(state, vectors, top_k, where, self.compact):
-            hits = []
-            for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
-                rec = states.record(state, row, with_vectors)
-                score = min(1.0, max(-1.0, score))
-                hits.append(Hit(rec.id, score, rec.text, rec.metadata, rec.vector))
-            out.append(hits)
+            found = states.records(state, rows, with_vectors)
+            out.append(
+                [
+                    Hit(rec.id, min(1.0, max(-1.0, score)), rec.text, rec.metadata, rec.vector)
+                    for rec, score in zip(found, scores.tolist(), strict=True)
+                ]
+            )
         return out
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
         state = self._current()
         found = states.lookup(state, ids)
-        return [states.record(state, found[i], with_vectors) for i in ids if i in found]
+        rows = np.array([found[i] for i in ids if i in found], dtype=np.int64)
+        return states.records(state, rows, with_vectors)
 
     def count(self, where: Filter | None = None) -> int:
         return states.count(self._current(), where)
@@ -382,11 +384,9 @@ class NumpyBackend:
         state = self._current()  # one snapshot for the whole scan
         for seg, mask in zip(state.segments, states.masks(state, where), strict=True):
             local = np.arange(seg.records.rows) if mask is None else np.flatnonzero(mask)
-            rows = (local + seg.start).tolist()
+            rows = local + seg.start
             for start in range(0, len(rows), batch_size):
-                yield [
-                    states.record(state, r, with_vectors) for r in rows[start : start + batch_size]
-                ]
+                yield states.records(state, rows[start : start + batch_size], with_vectors)
 
     def matrix(self, where: Filter | None = None) -> tuple[list[str], Vectors]:
         """Ids and vectors of the live records ``where`` selects, in one array.

@@ -9,6 +9,7 @@ names, so a commit costs one new table, not a reopening of every file.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,11 @@ class State:
     parts: tuple[tuple[int, VectorMaps], ...]
     segments: tuple[Segment, ...]
     starts: Ints
+
+    @property
+    def start_list(self) -> list[int]:
+        """``starts`` as Python ints (for bisect)."""
+        return [seg.start for seg in self.segments]
 
     @property
     def live(self) -> int:
@@ -153,8 +159,7 @@ def build(directory: Path, layout: Layout, signature: Signature | None, previous
 
 def locate(state: State, row: int) -> tuple[Segment, int]:
     """The segment holding global ``row`` and the row's place in it."""
-    s = int(np.searchsorted(state.starts, row, "right")) - 1
-    seg = state.segments[s]
+    seg = state.segments[bisect.bisect_right(state.start_list, row) - 1]
     return seg, row - seg.start
 
 
@@ -167,15 +172,15 @@ def vector(state: State, row: int) -> npt.NDArray[np.float32]:
 
 
 def vectors_of(state: State, rows: Ints) -> npt.NDArray[np.float32]:
-    """The stored vectors of sorted global ``rows``, gathered into one array."""
+    """The stored vectors of global ``rows`` (any order), gathered into one array."""
     dim = state.info.dimension if state.info else 0
     if len(state.parts) == 1:
         return np.asarray(state.parts[0][1].f32[rows], dtype=np.float32).reshape(-1, dim)
     out = np.empty((len(rows), dim), np.float32)
     for start, maps in state.parts:
-        lo, hi = np.searchsorted(rows, [start, start + maps.rows])
-        if hi > lo:
-            out[lo:hi] = maps.f32[rows[lo:hi] - start]
+        inside = np.flatnonzero((rows >= start) & (rows < start + maps.rows))
+        if len(inside):
+            out[inside] = maps.f32[rows[inside] - start]
     return out
 
 
@@ -185,6 +190,22 @@ def record(state: State, row: int, with_vector: bool) -> StoredRecord:
     rec = seg.records
     vec = vector(state, row) if with_vector else None
     return StoredRecord(rec.id(r), rec.text(r), rec.metadata(r), vec)
+
+
+def records(state: State, rows: Ints, with_vectors: bool) -> list[StoredRecord]:
+    """The records at global ``rows`` (any order), read segment by segment."""
+    rows = np.asarray(rows, dtype=np.int64)
+    out: list[StoredRecord | None] = [None] * len(rows)
+    which = np.searchsorted(state.starts, rows, "right") - 1
+    vectors = vectors_of(state, rows) if with_vectors else None
+    for s in np.unique(which).tolist():
+        seg = state.segments[s]
+        places = np.flatnonzero(which == s)
+        read = seg.records.read(rows[places] - seg.start)
+        for place, (rid, text, meta) in zip(places.tolist(), read, strict=True):
+            vec = vectors[place].copy() if vectors is not None else None
+            out[place] = StoredRecord(rid, text, meta, vec)
+    return out  # type: ignore[return-value]
 
 
 def lookup(state: State, ids: Sequence[str]) -> dict[str, int]:
