@@ -15,6 +15,7 @@ it matches, and otherwise compared by their stored text, never re-encoded blindl
 from __future__ import annotations
 
 import hashlib
+import struct
 from typing import Any, Literal
 
 import orjson
@@ -52,8 +53,15 @@ with the stored vector), or nothing."""
 
 def _digest(*parts: bytes) -> str:
     # One call over the joined bytes: the same digest as one update per length and part.
-    joined = b"".join(b for part in parts for b in (len(part).to_bytes(8, "little"), part))
+    if len(parts) == 2:  # the common case, without a generator
+        first, second = parts
+        joined = b"".join((_LENGTH.pack(len(first)), first, _LENGTH.pack(len(second)), second))
+    else:
+        joined = b"".join(b for part in parts for b in (_LENGTH.pack(len(part)), part))
     return hashlib.blake2b(joined, digest_size=HASH_BYTES).hexdigest()
+
+
+_LENGTH = struct.Struct("<Q")
 
 
 def user_metadata(metadata: Metadata) -> Metadata:

@@ -43,7 +43,7 @@ Array = npt.NDArray[Any]
 Ints = npt.NDArray[np.int64]
 COLUMN = "c:"
 HASHED = (VECTOR_HASH_KEY, META_HASH_KEY)
-HEX = re.compile(r"[0-9a-f]{32}")
+HEXES = re.compile(r"[0-9a-f]*")
 FIXED = ("texts.none", "hash.has", *(f"hash.{k}" for k in HASHED))
 """Arrays of one fixed-size item per row."""
 GATHER_ROWS = 65_536
@@ -88,27 +88,29 @@ def _split_hashes(metadata: Sequence[Metadata]) -> tuple[list[Metadata], dict[st
     """The metadata without its change hashes, and the hashes as 16-byte rows.
 
     Hex in JSON they would be a third of a record's bytes; ``hash.has`` says which a row holds
-    (bit 1: the vector hash, bit 2: the metadata hash).
+    (bit 1: the vector hash, bit 2: the metadata hash). Only when every record holds both as
+    32-digit lowercase hex (what vecstore writes) are they taken out; otherwise the JSON keeps
+    them as they are.
     """
     n = len(metadata)
-    has = np.zeros(n, np.uint8)
-    raw = {key: bytearray(16 * n) for key in HASHED}
-    plain: list[Metadata] = []
-    for i, meta in enumerate(metadata):
-        if not (HASHED[0] in meta or HASHED[1] in meta):
-            plain.append(meta)
-            continue
+    try:
+        held = [[meta[key] for meta in metadata] for key in HASHED]
+        # A TypeError: not all strings.
+        joined = ["".join(values) for values in held]  # type: ignore[arg-type]
+    except (KeyError, TypeError):
+        return list(metadata), {}
+    if not all(len(j) == 32 * n and HEXES.fullmatch(j) for j in joined):
+        return list(metadata), {}
+    arrays = {
+        f"hash.{key}": np.frombuffer(bytes.fromhex(j), np.uint8).reshape(n, 16)
+        for key, j in zip(HASHED, joined, strict=True)
+    }
+    plain = []
+    for meta in metadata:
         kept = dict(meta)
-        for bit, key in enumerate(HASHED):
-            value = kept.get(key)
-            if isinstance(value, str) and HEX.fullmatch(value):
-                raw[key][16 * i : 16 * i + 16] = bytes.fromhex(kept.pop(key))  # type: ignore[arg-type]
-                has[i] |= 1 << bit
+        del kept[HASHED[0]], kept[HASHED[1]]
         plain.append(kept)
-    if not has.any():
-        return plain, {}
-    arrays = {f"hash.{k}": np.frombuffer(bytes(raw[k]), np.uint8).reshape(n, 16) for k in HASHED}
-    return plain, {**arrays, "hash.has": has}
+    return plain, {**arrays, "hash.has": np.full(n, 3, np.uint8)}
 
 
 class Records:
