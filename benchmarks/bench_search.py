@@ -47,9 +47,8 @@ def measure(n: int, rng: np.random.Generator, repeats: int, faiss: Any) -> tuple
     """One row of the table: every timing for N vectors, side by side."""
     with tempfile.TemporaryDirectory() as tmp:
         backend = build(Path(tmp), n, rng)
-        segments = backend._segments  # noqa: SLF001 - the benchmark reads the mapped matrix
-        assert len(segments) == 1, "one upsert makes one segment"
-        matrix = segments[0].data.vectors
+        ((_, maps),) = backend._current().parts  # noqa: SLF001 - the mapped fp32 matrix
+        matrix = maps.f32
         q1 = matrix[rng.integers(n)][None, :].copy()
         qb = np.ascontiguousarray(matrix[rng.integers(0, n, BATCH)])
         few = max(3, repeats // 2)
