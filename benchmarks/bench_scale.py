@@ -208,6 +208,9 @@ READER = textwrap.dedent("""
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
+            # OpenBLAS's threads spin for a while after a product (the raw baselines use it):
+            # let them go idle, or they take the next case's cores (measured: 2x slower).
+            time.sleep(0.3)
     out.update({{name: statistics.median(ts[1:]) for name, ts in times.items()}})
     out["selected"] = int(np.count_nonzero(raw_mask()))
     print(json.dumps(out))

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import pickle
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.conftest import make_collection
+from tests.conftest import intact, make_collection, reopened
 from tests.disks import fill
 from vecstore import errors
 from vecstore.adapters import numpy_files
@@ -33,29 +32,6 @@ from vecstore.errors import (
 from vecstore.filters import MAX_DEPTH, parse
 
 LONE = "\ud800"  # a lone surrogate: a str Python holds, but no valid Unicode text
-
-
-@pytest.fixture
-def seeded(store_path: Path) -> Iterator[Collection]:
-    col = make_collection(store_path)
-    col.upsert(["kept one", "kept two"], ids=["k1", "k2"], metadata=[{"n": 1}, {"n": 2}])
-    yield col
-    col.close()
-
-
-def intact(col: Collection, count: int = 2) -> None:
-    """What the fixture stored is still there, readable, and searchable."""
-    assert [(r.id, r.metadata) for r in col.get(["k1", "k2"])] == [
-        ("k1", {"n": 1}),
-        ("k2", {"n": 2}),
-    ]
-    assert col.count() == count and col.query("kept one", top_k=1)[0].id == "k1"
-
-
-def reopened(col: Collection) -> Collection:
-    path = col.store.directory.parent  # type: ignore[attr-defined]
-    col.close()
-    return make_collection(path)
 
 
 def test_a_lock_file_that_is_a_link(seeded: Collection, tmp_path: Path) -> None:

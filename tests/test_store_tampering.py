@@ -18,20 +18,12 @@ import orjson
 import pytest
 
 from tests import store_files
-from tests.conftest import DIM, make_collection
+from tests.conftest import DIM, intact, make_collection, reopened
 from vecstore import HashEncoder
 from vecstore.adapters import numpy_records, numpy_table
 from vecstore.collection import Collection
 from vecstore.errors import StoreCorrupted
 from vecstore.records import CollectionInfo
-
-
-@pytest.fixture
-def seeded(store_path: Path) -> Iterator[Collection]:
-    col = make_collection(store_path)
-    col.upsert(["kept one", "kept two"], ids=["k1", "k2"], metadata=[{"n": 1}, {"n": 2}])
-    yield col
-    col.close()
 
 
 @pytest.fixture
@@ -45,21 +37,6 @@ def seeded_v1(store_path: Path) -> Iterator[Collection]:
     col = make_collection(store_path)
     yield col
     col.close()
-
-
-def intact(col: Collection, count: int = 2) -> None:
-    """What the fixture stored is still there, readable, and searchable."""
-    assert [(r.id, r.metadata) for r in col.get(["k1", "k2"])] == [
-        ("k1", {"n": 1}),
-        ("k2", {"n": 2}),
-    ]
-    assert col.count() == count and col.query("kept one", top_k=1)[0].id == "k1"
-
-
-def reopened(col: Collection) -> Collection:
-    path = col.store.directory.parent  # type: ignore[attr-defined]
-    col.close()
-    return make_collection(path)
 
 
 def directory_of(col: Collection) -> Path:
@@ -210,7 +187,7 @@ def _poke(path: Path, array: str, data: bytes, at: int = 0) -> None:
     path.write_bytes(bytes(raw))
 
 
-TABLE_EDITS: dict[str, Callable[[Path], None]] = {
+TABLE_EDITS: dict[str, Callable[[Path], object]] = {
     "magic wrong": lambda p: p.write_bytes(b"NOTTABLE" + p.read_bytes()[8:]),
     "header length past the file": lambda p: p.write_bytes(
         p.read_bytes()[:8] + (10**9).to_bytes(8, "little") + p.read_bytes()[16:]
@@ -290,7 +267,7 @@ def test_the_last_good_commit_stays_readable_in_a_running_reader(seeded: Collect
 
 def test_format_1_is_intact_through_the_fixture(seeded_v1: Collection) -> None:
     intact(seeded_v1)
-    assert seeded_v1.store.describe()["format"] == 1  # type: ignore[attr-defined]
+    assert seeded_v1.store.describe()["format"] == 1
     np.testing.assert_allclose(
         seeded_v1.get(["k1"], with_vectors=True)[0].vector,  # type: ignore[arg-type]
         HashEncoder(DIM).encode(["kept one"])[0],

@@ -78,6 +78,16 @@ class SegmentEntry:
         }
 
 
+def info_json(info: CollectionInfo) -> dict[str, Any]:
+    """A collection's info as manifests of every format hold it."""
+    return {
+        "name": info.name,
+        "model": info.model,
+        "dimension": info.dimension,
+        "metric": info.metric,
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Manifest:
     """One commit of a collection: what it is, and its segments with their dead rows."""
@@ -90,12 +100,7 @@ class Manifest:
         """The manifest as the file holds it."""
         return {
             "format": FORMAT_VERSION,
-            "info": {
-                "name": self.info.name,
-                "model": self.info.model,
-                "dimension": self.info.dimension,
-                "metric": self.info.metric,
-            },
+            "info": info_json(self.info),
             "generation": self.generation,
             "segments": [s.as_json() for s in self.segments],
         }
@@ -124,11 +129,14 @@ def _entry(raw: Any, where: str) -> SegmentEntry:
     return SegmentEntry(name, rows, tuple(sorted(set(dead))), npy_bytes, json_bytes)
 
 
-def parse_manifest(raw: Any) -> Manifest:
-    """A manifest from its JSON, every field checked; ValueError says what is wrong."""
+def manifest_head(raw: Any, version: int) -> tuple[CollectionInfo, int, list[Any]]:
+    """What manifests of every format hold, checked: (info, generation, the segment list).
+
+    ValueError says what is wrong.
+    """
     if not isinstance(raw, dict):
         raise ValueError("not an object")
-    if type(raw.get("format")) is not int or raw["format"] != FORMAT_VERSION:
+    if type(raw.get("format")) is not int or raw["format"] != version:
         raise ValueError(f"unknown format {raw.get('format')!r}")
     info = raw.get("info")
     if not isinstance(info, dict):
@@ -146,13 +154,19 @@ def parse_manifest(raw: Any) -> Manifest:
     listed = raw.get("segments")
     if not isinstance(listed, list):
         raise ValueError("segments is not a list")
+    return CollectionInfo(name, model, dimension), generation, listed
+
+
+def parse_manifest(raw: Any) -> Manifest:
+    """A manifest from its JSON, every field checked; ValueError says what is wrong."""
+    info, generation, listed = manifest_head(raw, FORMAT_VERSION)
     entries = tuple(_entry(e, f"segment {i}") for i, e in enumerate(listed))
     names = [e.name for e in entries]
     if len(set(names)) != len(names):
         raise ValueError("a segment is listed twice")
     if any(int(n[len("seg-") :]) > generation for n in names):
         raise ValueError(f"a segment is newer than generation {generation}")
-    return Manifest(CollectionInfo(name, model, dimension), generation, entries)
+    return Manifest(info, generation, entries)
 
 
 def _open_plain(path: Path) -> BinaryIO:

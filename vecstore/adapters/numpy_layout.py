@@ -31,7 +31,14 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from vecstore.adapters.numpy_files import MANIFEST, _open_plain, fsync_dir, write_file
+from vecstore.adapters.numpy_files import (
+    MANIFEST,
+    _open_plain,
+    fsync_dir,
+    info_json,
+    manifest_head,
+    write_file,
+)
 from vecstore.errors import StoreCorrupted
 from vecstore.records import CollectionInfo
 
@@ -102,12 +109,7 @@ class Layout:
         """The manifest as the file holds it."""
         return {
             "format": FORMAT,
-            "info": {
-                "name": self.info.name,
-                "model": self.info.model,
-                "dimension": self.info.dimension,
-                "metric": self.info.metric,
-            },
+            "info": info_json(self.info),
             "generation": self.generation,
             "vectors": [self.vectors.name, self.vectors.rows],
             "segments": [
@@ -148,26 +150,9 @@ def _segment(raw: Any, generation: int, where: str) -> SegmentEntry:
 
 def parse(raw: Any) -> Layout:
     """A format-2 manifest from its JSON, every field checked; ValueError says what is wrong."""
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT or type(raw["format"]) is not int:
-        raise ValueError(f"not a format {FORMAT} manifest")
-    info = raw.get("info")
-    if not isinstance(info, dict):
-        raise ValueError("no info object")
-    name, model, dimension = info.get("name"), info.get("model"), info.get("dimension")
-    if not isinstance(name, str) or not isinstance(model, str) or not model:
-        raise ValueError("info has no name or model")
-    if not _count(dimension) or dimension == 0:
-        raise ValueError(f"info has dimension {dimension!r}")
-    if info.get("metric", "cosine") != "cosine":
-        raise ValueError(f"info has metric {info.get('metric')!r}")
-    generation = raw.get("generation")
-    if not _count(generation):
-        raise ValueError(f"generation {generation!r} is not a count")
-    segments = raw.get("segments")
-    if not isinstance(segments, list):
-        raise ValueError("segments is not a list")
+    info, generation, segments = manifest_head(raw, FORMAT)
     layout = Layout(
-        CollectionInfo(name, model, dimension),
+        info,
         generation,
         _vectors(raw.get("vectors"), generation),
         tuple(_segment(s, generation, f"segment {i}") for i, s in enumerate(segments)),
