@@ -404,7 +404,7 @@ class NumpyBackend:
         ids: list[str] = []
         for seg in state.segments:
             lo, hi = np.searchsorted(rows, [seg.start, seg.start + seg.records.rows])
-            ids.extend(seg.records.id(r - seg.start) for r in rows[lo:hi].tolist())
+            ids.extend(seg.records.ids_of(rows[lo:hi] - seg.start))
         return ids, vectors
 
     def describe(self) -> dict[str, Any]:

@@ -170,10 +170,6 @@ class Records:
             raise StoreCorrupted(f"{self.where}: row {row}'s {field} lies outside the file")
         return blob[a:b].tobytes()
 
-    def id(self, row: int) -> str:
-        """The id at ``row``."""
-        return self._decode("ids", row)
-
     def text(self, row: int) -> str | None:
         """The text at ``row``."""
         return None if self["texts.none"][row] else self._decode("texts", row)
@@ -191,6 +187,13 @@ class Records:
         if not all(a <= b for a, b in zip(starts, ends, strict=True)):
             raise StoreCorrupted(f"{self.where}: a {field} lies outside the file")
         return [blob[a:b].tobytes() for a, b in zip(starts, ends, strict=True)]
+
+    def ids_of(self, rows: Ints) -> list[str]:
+        """The ids at ``rows``."""
+        try:
+            return [b.decode() for b in self._many("ids", np.asarray(rows, dtype=np.int64))]
+        except UnicodeDecodeError as exc:
+            raise StoreCorrupted(f"{self.where}: an id is damaged") from exc
 
     def read(self, rows: Ints) -> list[tuple[str, str | None, Metadata]]:
         """(id, text, metadata) of each of ``rows``: each field's offsets read at once."""

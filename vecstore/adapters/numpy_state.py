@@ -25,7 +25,7 @@ from vecstore.adapters.numpy_table import Table
 from vecstore.adapters.numpy_vectors import VectorMaps, open_maps
 from vecstore.errors import StoreCorrupted
 from vecstore.filters import Filter
-from vecstore.records import CollectionInfo, Metadata, StoredRecord
+from vecstore.records import CollectionInfo, StoredRecord
 
 Signature = tuple[int, int, int]
 Mask = npt.NDArray[np.bool_]
@@ -163,14 +163,6 @@ def locate(state: State, row: int) -> tuple[Segment, int]:
     return seg, row - seg.start
 
 
-def vector(state: State, row: int) -> npt.NDArray[np.float32]:
-    """The stored vector of global ``row`` (a copy)."""
-    for start, maps in reversed(state.parts):
-        if row >= start:
-            return np.array(maps.f32[row - start], dtype=np.float32)
-    raise IndexError(row)
-
-
 def vectors_of(state: State, rows: Ints) -> npt.NDArray[np.float32]:
     """The stored vectors of global ``rows`` (any order), gathered into one array."""
     dim = state.info.dimension if state.info else 0
@@ -182,14 +174,6 @@ def vectors_of(state: State, rows: Ints) -> npt.NDArray[np.float32]:
         if len(inside):
             out[inside] = maps.f32[rows[inside] - start]
     return out
-
-
-def record(state: State, row: int, with_vector: bool) -> StoredRecord:
-    """The record at global ``row``."""
-    seg, r = locate(state, row)
-    rec = seg.records
-    vec = vector(state, row) if with_vector else None
-    return StoredRecord(rec.id(r), rec.text(r), rec.metadata(r), vec)
 
 
 def records(state: State, rows: Ints, with_vectors: bool) -> list[StoredRecord]:
@@ -277,8 +261,3 @@ def dead_rows(state: State, ids: Sequence[str] | None, where: Filter | None) -> 
         mask = global_mask(state, where)
         picked.append(np.arange(state.rows) if mask is None else np.flatnonzero(mask))
     return np.unique(np.concatenate(picked)) if picked else np.empty(0, np.int64)
-
-
-def copy_meta(meta: Metadata) -> Metadata:
-    """A copy a caller may change."""
-    return {k: list(v) if isinstance(v, list) else v for k, v in meta.items()}  # type: ignore[misc]
