@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from vecstore.adapters.numpy_quant import FP32_SLACK, NORM_SLACK, code_queries, int_dots
-from vecstore.adapters.numpy_state import State, global_mask, selected_rows, vectors_of
+from vecstore.adapters.numpy_state import State, joined, masks, selected_rows, vectors_of
+from vecstore.filters import Filter
 from vecstore.records import Vectors
 from vecstore.search import SEARCH_THREADS, topk
 
@@ -120,19 +121,19 @@ def compact_scan(state: State, queries: Vectors, k: int, mask: Mask | None) -> F
     return out
 
 
-def search(state: State, queries: Vectors, k: int, where: object, compact: bool = True) -> Found:
+def search(
+    state: State, queries: Vectors, k: int, where: Filter | None, compact: bool = True
+) -> Found:
     """Per query, the global rows of the top k live records ``where`` selects, and scores."""
     none: Found = [(np.empty(0, np.int64), np.empty(0, np.float32)) for _ in queries]
+    parts = masks(state, where)
     if where is not None:
-        rows = selected_rows(state, where)  # type: ignore[arg-type]
+        rows = selected_rows(state, parts)  # type: ignore[arg-type]  # no None with a filter
         if len(rows) == 0 or k == 0:
             return none
         if len(rows) * SPARSE_RATIO < state.rows:  # few: score just those
             return exact_rows(state, queries, rows, k)
-        mask: Mask | None = np.zeros(state.rows, dtype=bool)
-        mask[rows] = True  # type: ignore[index]
-    else:
-        mask = global_mask(state, None)
+    mask = joined(state, parts)
     allowed = state.rows if mask is None else int(np.count_nonzero(mask))
     k = min(k, allowed)
     if k == 0 or len(queries) == 0:

@@ -221,7 +221,11 @@ def masks(state: State, where: Filter | None) -> list[Mask | None]:
 
 def global_mask(state: State, where: Filter | None) -> Mask | None:
     """The live rows ``where`` selects over the whole collection (None: every row)."""
-    parts = masks(state, where)
+    return joined(state, masks(state, where))
+
+
+def joined(state: State, parts: Sequence[Mask | None]) -> Mask | None:
+    """Per-segment masks (from :func:`masks`) as one over the collection (None: every row)."""
     if all(m is None for m in parts):
         return None
     return np.concatenate(
@@ -232,14 +236,10 @@ def global_mask(state: State, where: Filter | None) -> Mask | None:
     )
 
 
-def selected_rows(state: State, where: Filter) -> Ints:
-    """The global rows of the live records ``where`` selects, sorted (segment by segment)."""
-    parts = [
-        np.flatnonzero(mask) + seg.start
-        for seg, mask in zip(state.segments, masks(state, where), strict=True)
-        if mask is not None
-    ]
-    return np.concatenate(parts) if parts else np.empty(0, np.int64)
+def selected_rows(state: State, parts: Sequence[Mask]) -> Ints:
+    """The global rows per-segment masks (from :func:`masks`, a filter given) select, sorted."""
+    rows = [np.flatnonzero(m) + seg.start for seg, m in zip(state.segments, parts, strict=True)]
+    return np.concatenate(rows) if rows else np.empty(0, np.int64)
 
 
 def count(state: State, where: Filter | None) -> int:
