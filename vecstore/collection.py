@@ -22,9 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from vecstore import batches, filters, validation
+from vecstore import batches, filters, retrieval, validation
 from vecstore.adapters.base import Backend, MatrixSource, create_backend
 from vecstore.aio import in_thread, twin
 from vecstore.encoders import Encoder, checked_vectors, encode_queries, encoder_from_name
@@ -32,6 +30,7 @@ from vecstore.errors import FilterError, InvalidInput, InvalidName, StoreError
 from vecstore.hashing import public_hit, public_record
 from vecstore.metadata import MetadataPolicy, check_policy
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
+from vecstore.rerank import Rerankers
 from vecstore.retry import RetryingBackend, policy_of
 
 if TYPE_CHECKING:
@@ -92,6 +91,7 @@ class Collection:
         policy = policy_of(settings.retry)
         self._backend = RetryingBackend(inner, policy)
         self._closed = False
+        self._rerankers = Rerankers()
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
         try:
             self.info = self._backend.open(wanted, create=create)
@@ -202,34 +202,33 @@ class Collection:
         self,
         query: str | Any,
         top_k: int = 10,
-        *,
         where: filters.Where = None,
+        *,
+        search: str = "dense",
+        min_score: float | None = None,
+        mmr: float | None = None,
+        fetch_k: int | None = None,
+        rerank: Any = None,
         with_vectors: bool = False,
+        rrf_k: int = retrieval.RRF_K,
+        weights: tuple[float, float] | None = None,
     ) -> list[Hit]:
-        """The ``top_k`` records most similar to a text or a vector, best first.
+        """The ``top_k`` best records for a text or a vector (which never loads the model).
 
-        ``top_k=0`` asks for nothing and gets ``[]``. ``with_vectors``: each hit carries its unit
-        vector, read in the same round trip (for MMR and re-ranking). A vector query never
-        loads the model.
+        ``search``: ``"dense"``, ``"keyword"`` (BM25) or ``"hybrid"``; ``min_score``: a cosine
+        floor; ``mmr`` or ``rerank`` pick from ``fetch_k`` candidates: :mod:`vecstore.retrieval`.
         """
         k = validation.check_top_k(top_k)
+        p = retrieval.plan(k, search, min_score, mmr, fetch_k, rerank, rrf_k, weights)
         node = self._filter(where)
-        if isinstance(query, str):
-            vector = self.encode_query(query)
-        else:
-            if np.ndim(query) != 1:
-                raise InvalidInput(
-                    f"a query is a str or a one-dimensional vector, got {type(query).__name__}",
-                    field="query",
-                )
-            vector = validation.check_vectors(query, self.info.dimension, ["query"], "query")
+        backend = self.backend
+        text = retrieval.query_text(query, p, backend.keyword_search(), self.backend_name)
+        dim, encode = self.info.dimension, self.encode_query
+        vector = encode(text) if text is not None else validation.query_vector(query, dim)
         if k == 0:
             return []
-        if with_vectors:
-            found = self.backend.query(vector, k, node, with_vectors=True)
-        else:
-            found = self.backend.query(vector, k, node)
-        return [public_hit(h) for h in found[0]]
+        hits = retrieval.run(backend, p, vector, text, node, self._rerankers, with_vectors)
+        return [public_hit(h) for h in hits]
 
     def get(self, ids: Sequence[str] | str, *, with_vectors: bool = False) -> list[StoredRecord]:
         """Records with these ids, in the order given; unknown ids are left out."""

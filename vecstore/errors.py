@@ -11,6 +11,7 @@ translated at the adapter boundary (``raise ... from exc``)::
     │   ├── DuplicateId              the same id twice in one call
     │   └── InvalidName              a collection name a store refuses
     ├── IncompatibleCollection       opened with another model, dimension or metric
+    ├── CapabilityError              the store cannot run what was asked (keyword search on Chroma)
     ├── EncoderError                 an encoder returned a broken batch (shape, NaN, zero rows)
     ├── StoreError                   the store itself failed
     │   ├── StoreCorrupted           files on disk are not what vecstore wrote (damaged, tampered)
@@ -34,6 +35,7 @@ from __future__ import annotations
 __all__ = [
     "BackendError",
     "BackendUnavailable",
+    "CapabilityError",
     "CollectionNotFound",
     "ConfigError",
     "DuplicateId",
@@ -116,6 +118,14 @@ class InvalidName(InvalidInput):
 
 class IncompatibleCollection(VecstoreError):
     """The collection was written with another model, dimension or metric."""
+
+
+class CapabilityError(VecstoreError):
+    """The store cannot run what was asked (or not yet: the message says how to get there).
+
+    Raised before any I/O where the store's kind decides it (keyword search on Chroma), never
+    replaced by a silent fallback.
+    """
 
 
 class EncoderError(VecstoreError):

@@ -134,7 +134,15 @@ def change_of(
 def public_hit(hit: Hit) -> Hit:
     """The hit as users see it: no reserved metadata keys."""
     # Built directly: dataclasses.replace() costs three times as much, per hit.
-    return Hit(hit.id, hit.score, hit.text, user_metadata(hit.metadata), hit.vector)
+    return Hit(
+        hit.id,
+        hit.score,
+        hit.text,
+        user_metadata(hit.metadata),
+        hit.vector,
+        hit.rank_score,
+        hit.rank_by,
+    )
 
 
 def public_record(record: StoredRecord) -> StoredRecord:

@@ -32,6 +32,11 @@ class CollectionInfo:
 class Hit:
     """One search result: ``score`` is cosine similarity in [-1, 1], higher is closer.
 
+    ``score`` is the cosine in every search mode, so a threshold means the same everywhere.
+    What ordered the hits is ``rank_score`` under ``rank_by``: ``"dense"`` (the cosine again),
+    ``"keyword"`` (BM25), ``"hybrid"`` (reciprocal rank fusion), ``"hybrid:dense"`` (a hybrid
+    query with no keyword tokens, ranked by dense alone), ``"mmr"`` (the marginal relevance
+    when picked) or ``"rerank"`` (the reranker's score).
     ``vector``: the record's unit vector, when the query asked ``with_vectors``.
     """
 
@@ -40,6 +45,8 @@ class Hit:
     text: str | None
     metadata: Metadata
     vector: Vectors | None = field(default=None, compare=False)
+    rank_score: float | None = field(default=None, compare=False)
+    rank_by: str = field(default="dense", compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,11 +36,13 @@ from vecstore.adapters.base import (
     Capabilities,
     Catalog,
     CollectionSummary,
+    KeywordSearch,
     MatrixSource,
     Upgradable,
 )
-from vecstore.errors import VecstoreError
+from vecstore.errors import CapabilityError, VecstoreError
 from vecstore.filters import Filter
+from vecstore.keywords import Terms
 from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
 
 if TYPE_CHECKING:
@@ -155,6 +157,19 @@ class RetryingBackend:
     def matrix_source(self) -> MatrixSource | None:
         """The store, when it can hand over its vectors as one matrix (local: nothing to retry)."""
         return self.inner if isinstance(self.inner, MatrixSource) else None
+
+    def keyword_search(self) -> bool:
+        """Whether the store can rank by BM25 (else keyword and hybrid search are refused)."""
+        return isinstance(self.inner, KeywordSearch)
+
+    def keyword_query(
+        self, terms: Terms, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[Hit]:
+        """See :class:`~vecstore.adapters.base.KeywordSearch`."""
+        inner = self.inner
+        if not isinstance(inner, KeywordSearch):
+            raise CapabilityError(f"the {type(inner).__name__} store cannot rank by keywords")
+        return self._run(lambda: inner.keyword_query(terms, top_k, where, with_vectors))
 
     def upgrade(self, batch_size: int) -> int:
         """Bring older records to the current form (resumable, so retried whole); 0: nothing."""

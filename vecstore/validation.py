@@ -166,3 +166,13 @@ def check_top_k(top_k: Any) -> int:
     if isinstance(top_k, bool) or not isinstance(top_k, int | np.integer) or top_k < 0:
         raise InvalidInput(f"top_k must be an int >= 0, got {top_k!r}", field="top_k")
     return int(top_k)
+
+
+def query_vector(query: Any, dimension: int) -> Vectors:
+    """A query given as a vector, checked: one-dimensional, finite, non-zero, of ``dimension``."""
+    if np.ndim(query) != 1:
+        raise InvalidInput(
+            f"a query is a str or a one-dimensional vector, got {type(query).__name__}",
+            field="query",
+        )
+    return check_vectors(query, dimension, ["query"], "query")

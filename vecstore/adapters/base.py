@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from vecstore.errors import ConfigError
 from vecstore.filters import Filter
+from vecstore.keywords import Terms
 from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
 
 if TYPE_CHECKING:
@@ -95,6 +96,24 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Release files, locks and connections."""
+
+
+@runtime_checkable
+class KeywordSearch(Protocol):
+    """An optional ability: rank records by BM25 over :mod:`vecstore.keywords`' analyser.
+
+    A store without it refuses keyword and hybrid search (``CapabilityError``).
+    """
+
+    def keyword_query(
+        self, terms: Terms, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[Hit]:
+        """The ``top_k`` records with the best BM25 score for these distinct term ids.
+
+        Best first; each hit's ``score`` is its BM25 score (Collection turns it into the
+        cosine). Only records holding a query term are hits. Refuse with ``CapabilityError``
+        (naming what to run) when the stored records lack keyword data.
+        """
 
 
 @runtime_checkable

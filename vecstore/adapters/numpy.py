@@ -43,6 +43,7 @@ from vecstore.adapters import numpy_state as states
 from vecstore.adapters import numpy_writer as writer
 from vecstore.adapters.base import Capabilities, CollectionSummary
 from vecstore.adapters.common import check_compatible
+from vecstore.adapters.numpy_keywords import search as keyword_search
 from vecstore.adapters.numpy_layout import Layout
 from vecstore.adapters.numpy_quant import kernel
 from vecstore.adapters.numpy_search import search
@@ -55,6 +56,7 @@ from vecstore.errors import (
     StoreLocked,
 )
 from vecstore.filters import Filter
+from vecstore.keywords import Terms
 from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
 
 if TYPE_CHECKING:
@@ -368,6 +370,17 @@ class NumpyBackend:
                 ]
             )
         return out
+
+    def keyword_query(
+        self, terms: Terms, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[Hit]:
+        state = self._current()
+        rows, scores = keyword_search(state, terms, top_k, where)
+        found = states.records(state, rows, with_vectors)
+        return [
+            Hit(rec.id, score, rec.text, rec.metadata, rec.vector)
+            for rec, score in zip(found, scores.tolist(), strict=True)
+        ]
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
         state = self._current()

@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from vecstore.adapters import numpy_postings as postings
 from vecstore.adapters.columns import (
     PARTS,
     UNINDEXED,
@@ -81,6 +82,7 @@ def build(
     for key, parts in build_columns(metadata).items():
         for part, array in parts.items():
             arrays[f"{COLUMN}{key}:{part}"] = array
+    arrays.update(postings.build(texts))
     return arrays
 
 
@@ -326,6 +328,9 @@ def concat(parts: Sequence[tuple[Records, Ints | None]]) -> dict[str, Array]:
     keys = sorted({k for rec, _ in parts for k in rec.keys()})
     for key in keys:
         out.update(_concat_column(key, parts, rows_of, starts))
+    out.update(
+        postings.concat([(rec.arrays(), rec.rows, keep) for rec, keep in parts], starts.tolist())
+    )
     return out
 
 

@@ -32,7 +32,7 @@ from vecstore.errors import StoreCorrupted
 
 MAGIC = b"VSTABLE2"
 ALIGN = 64
-DTYPES = frozenset({"|b1", "|i1", "|u1", "<i4", "<i8", "<u8", "<f4", "<f8"})
+DTYPES = frozenset({"|b1", "|i1", "|u1", "<i4", "<u4", "<i8", "<u8", "<f4", "<f8"})
 MAX_HEADER = 64 << 20
 
 Array = npt.NDArray[Any]
