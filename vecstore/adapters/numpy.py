@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -44,14 +43,13 @@ from vecstore.adapters import numpy_writer as writer
 from vecstore.adapters.base import Capabilities, CollectionSummary
 from vecstore.adapters.common import check_compatible
 from vecstore.adapters.numpy_keywords import search as keyword_search
-from vecstore.adapters.numpy_layout import Layout
+from vecstore.adapters.numpy_layout import Layout, check_name
 from vecstore.adapters.numpy_quant import kernel
 from vecstore.adapters.numpy_search import search
 from vecstore.adapters.numpy_state import Signature
 from vecstore.errors import (
     CollectionNotFound,
     InvalidInput,
-    InvalidName,
     StoreCorrupted,
     StoreLocked,
 )
@@ -65,17 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT_S = 30.0
 LOAD_ATTEMPTS = 20
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def check_name(name: str) -> str:
-    """Return ``name`` if it is a safe directory name, else raise InvalidName."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
-        raise InvalidName(
-            f"collection name {name!r}: use 1-128 characters of letters, digits, '.', '_', '-', "
-            "starting with a letter or digit, without '..'"
-        )
-    return name
 
 
 class NumpyBackend:
@@ -327,17 +314,26 @@ class NumpyBackend:
         self._write(change)
 
     def upgrade(self, batch_size: int) -> int:
-        """Convert a collection still in format 1, in place; return its records (0: none to do)."""
-        del batch_size  # the conversion is streamed in blocks of its own
-        if not self._current().legacy:
-            return 0
-        converted = [0]
+        """Convert format 1, index segments written before keyword search; records changed.
 
-        def change(state: states.State) -> None:
-            converted[0] = state.live
+        One segment is indexed per commit, so an interrupted run keeps what it finished. Texts
+        are read back; nothing is re-encoded.
+        """
+        del batch_size  # the work is streamed in units of its own
+        changed = [self._current().live if self._current().legacy else 0]
 
-        self._write(change)
-        return converted[0]
+        def index(state: states.State) -> Layout | None:
+            at = writer.unindexed(state)
+            if at is None or state.layout is None:
+                return None
+            changed[0] += state.segments[at].live
+            namer = writer.Namer(state.layout.generation)
+            return writer.index_keywords(self.directory, state, state.layout, at, namer)
+
+        self._write(index)  # converts format 1 first
+        while writer.unindexed(self._current()) is not None:
+            self._write(index)
+        return changed[0]
 
     # -- the Backend protocol ------------------------------------------------------------------
 
@@ -431,21 +427,8 @@ class NumpyBackend:
         }
 
     def collections(self) -> list[CollectionSummary]:
-        """The collections beside this one: directories of the store holding a manifest.
-
-        Counted from the manifests alone: no records are read.
-        """
-        out = []
-        root = self.directory.parent
-        for manifest_path in sorted(root.glob(f"*/{v1.MANIFEST}")):
-            raw, _ = layouts.read(manifest_path.parent)
-            parsed = legacy.parse_any(raw, manifest_path)
-            live = legacy.live(parsed)
-            info = parsed.info
-            out.append(
-                CollectionSummary(manifest_path.parent.name, live, info.model, info.dimension)
-            )
-        return out
+        """The collections beside this one, counted from their manifests alone."""
+        return legacy.summaries(self.directory.parent)
 
     def close(self) -> None:
         # No lock outlives a write; drop the memory maps of this process.

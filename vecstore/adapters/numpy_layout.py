@@ -39,13 +39,26 @@ from vecstore.adapters.numpy_files import (
     manifest_head,
     write_file,
 )
-from vecstore.errors import StoreCorrupted
+from vecstore.errors import InvalidName, StoreCorrupted
 from vecstore.records import CollectionInfo
 
 FORMAT = 2
 NAME = re.compile(r"(vec|rec|dead)-(\d{8})")
 OLD_NAME = re.compile(r"seg-\d{8}")
 VECTOR_FILES = ("f32", "q8", "qe")
+
+
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a safe directory name, else raise InvalidName."""
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise InvalidName(
+            f"collection name {name!r}: use 1-128 characters of letters, digits, '.', '_', '-', "
+            "starting with a letter or digit, without '..'"
+        )
+    return name
 
 
 def _count(value: Any) -> TypeGuard[int]:

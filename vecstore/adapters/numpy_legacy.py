@@ -26,6 +26,7 @@ import orjson
 from vecstore.adapters import numpy_files as v1
 from vecstore.adapters import numpy_layout as layouts
 from vecstore.adapters import numpy_records as records
+from vecstore.adapters.base import CollectionSummary
 from vecstore.adapters.numpy_files import Manifest, write_file
 from vecstore.adapters.numpy_layout import Layout, SegmentEntry, VectorsEntry
 from vecstore.adapters.numpy_state import EMPTY, Segment, Signature, State, alive_mask
@@ -54,6 +55,21 @@ def live(parsed: Layout | Manifest) -> int:
     if isinstance(parsed, Layout):
         return parsed.live
     return sum(e.rows - len(e.dead) for e in parsed.segments)
+
+
+def summaries(root: Path) -> list[CollectionSummary]:
+    """Every collection under a store's root (a directory holding a manifest), by name.
+
+    Counted from the manifests alone, of either format: no records are read.
+    """
+    out = []
+    for manifest_path in sorted(root.glob(f"*/{v1.MANIFEST}")):
+        raw, _ = layouts.read(manifest_path.parent)
+        parsed = parse_any(raw, manifest_path)
+        info = parsed.info
+        name = manifest_path.parent.name
+        out.append(CollectionSummary(name, live(parsed), info.model, info.dimension))
+    return out
 
 
 def build(
@@ -158,4 +174,4 @@ def finish(directory: Path) -> None:
     (directory / PROGRESS).unlink(missing_ok=True)
 
 
-__all__ = ["EMPTY", "build", "finish", "upgrade"]
+__all__ = ["EMPTY", "build", "finish", "summaries", "upgrade"]

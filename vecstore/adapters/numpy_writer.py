@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from vecstore.adapters import numpy_postings as postings
 from vecstore.adapters import numpy_records as records
 from vecstore.adapters.numpy_files import write_file
 from vecstore.adapters.numpy_layout import DeadEntry, Layout, SegmentEntry, VectorsEntry
@@ -176,3 +177,23 @@ def compact(directory: Path, state: State, info: CollectionInfo, namer: Namer) -
         size = write_table(directory / f"{name}.tbl", arrays)
         segments = (SegmentEntry(name, vectors.rows, size, None),)
     return Layout(info, namer.generation, vectors, segments)
+
+
+def unindexed(state: State) -> int | None:
+    """The first segment written before keyword search (no postings), or None."""
+    for i, seg in enumerate(state.segments):
+        if not postings.present(seg.records.arrays()):
+            return i
+    return None
+
+
+def index_keywords(directory: Path, state: State, layout: Layout, at: int, namer: Namer) -> Layout:
+    """Segment ``at``'s table again, with its keyword postings; rows, vectors and dead kept."""
+    recs = state.segments[at].records
+    texts = [text for _, text, _ in recs.read(np.arange(recs.rows, dtype=np.int64))]
+    arrays = {**recs.arrays(), **postings.build(texts)}
+    name = namer.next("rec")
+    size = write_table(directory / f"{name}.tbl", arrays)
+    entries = list(layout.segments)
+    entries[at] = replace(entries[at], name=name, tbl_bytes=size)
+    return Layout(layout.info, namer.generation, layout.vectors, tuple(entries))
