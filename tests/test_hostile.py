@@ -196,6 +196,7 @@ def _instances() -> list[VecstoreError]:
         errors.DuplicateId("twice", record="x", field="id"),
         errors.InvalidName("bad name"),
         errors.IncompatibleCollection("other model"),
+        errors.CapabilityError("no keyword search here"),
         errors.EncoderError("broken"),
         errors.StoreError("failed"),
         errors.StoreCorrupted("damaged"),

@@ -4,6 +4,12 @@
   and the original is kept in the payload (``_vecstore_id``), with the text (``_vecstore_text``).
 * Model and dimension are kept in the collection's metadata and checked on open.
 * Upsert replaces the whole payload (Qdrant's upsert does); scores are cosine similarity.
+* Keyword search: each record with keyword tokens also gets a sparse vector
+  (:data:`KEYWORD_VECTOR`) of its BM25 weights (:mod:`vecstore.keywords`); the collection is
+  created with Qdrant's IDF modifier on it, so Qdrant counts ``N`` and ``df`` itself (over the
+  points holding that vector: a record without tokens has none). A collection created before
+  keyword search has no such vector, and Qdrant cannot add one to an existing collection:
+  keyword search there is refused, naming ``vecstore migrate`` into a new collection.
 * Writes go in requests of :data:`UPSERT_BATCH` points; a 413 splits the request in two.
 * Errors: translated by :mod:`vecstore.adapters.translate` (connection failures, timeouts,
   408/429/5xx are ``BackendUnavailable``; the rest ``BackendError``). Local mode validates less
@@ -21,6 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
+from vecstore import keywords
 from vecstore.adapters.base import Capabilities, CollectionSummary
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
@@ -36,8 +43,9 @@ from vecstore.adapters.common import (
 from vecstore.adapters.network import NetworkBackend, client_lock, reads, writes
 from vecstore.adapters.qdrant_filters import compile_filter
 from vecstore.adapters.translate import StoreErrors
-from vecstore.errors import CollectionNotFound, InvalidName
+from vecstore.errors import CapabilityError, CollectionNotFound, InvalidName
 from vecstore.filters import Filter
+from vecstore.keywords import Terms
 from vecstore.records import (
     CollectionInfo,
     Hit,
@@ -53,6 +61,7 @@ if TYPE_CHECKING:
     from vecstore.config import QdrantSettings, Settings
 
 UPSERT_BATCH = 512
+KEYWORD_VECTOR = "vecstore_keyword"
 RETRIEVE_BATCH = 1000
 MAX_NAME = 255
 
@@ -92,6 +101,7 @@ class QdrantBackend(NetworkBackend):
         if client is not None and not remote:
             self.serialise_all(client_lock(client))  # local mode is not thread-safe
         self.dimension = 0
+        self.keywords = True  # whether the collection holds keyword vectors (set by open)
 
     def _make_client(self) -> Any:
         cfg = self._cfg
@@ -127,9 +137,13 @@ class QdrantBackend(NetworkBackend):
                 vectors_config=models.VectorParams(
                     size=info.dimension, distance=models.Distance.COSINE
                 ),
+                sparse_vectors_config={
+                    KEYWORD_VECTOR: models.SparseVectorParams(modifier=models.Modifier.IDF)
+                },
                 metadata={"vecstore_model": info.model, "vecstore_dimension": info.dimension},
             )
             self.dimension = info.dimension
+            self.keywords = True
             return info
         config = client.get_collection(self.name).config
         params = config.params.vectors
@@ -142,6 +156,7 @@ class QdrantBackend(NetworkBackend):
         )
         check_compatible(f"Qdrant collection {self.name!r} at {self.where}", stored, info)
         self.dimension = info.dimension
+        self.keywords = KEYWORD_VECTOR in (config.params.sparse_vectors or {})
         return info
 
     def _points(self, batch: RecordBatch) -> Any:
@@ -149,10 +164,22 @@ class QdrantBackend(NetworkBackend):
             {**meta, ID_KEY: rid, TEXT_KEY: text}
             for rid, text, meta in zip(batch.ids, batch.texts, batch.metadata, strict=True)
         ]
+        ids, vectors = [uuid_id(i) for i in batch.ids], batch.vectors.tolist()
         # Everything was validated by Collection: skip pydantic's second pass over the floats.
-        return self.models.Batch.model_construct(
-            ids=[uuid_id(i) for i in batch.ids], vectors=batch.vectors.tolist(), payloads=payloads
-        )
+        if not self.keywords:
+            return self.models.Batch.model_construct(ids=ids, vectors=vectors, payloads=payloads)
+        points = []
+        for pid, vector, payload, text in zip(ids, vectors, payloads, batch.texts, strict=True):
+            named: dict[str, Any] = {"": vector}
+            doc = keywords.document(text)
+            if len(doc.terms):
+                named[KEYWORD_VECTOR] = self.models.SparseVector.model_construct(
+                    indices=doc.terms.tolist(), values=doc.weights.tolist()
+                )
+            points.append(
+                self.models.PointStruct.model_construct(id=pid, vector=named, payload=payload)
+            )
+        return points
 
     @writes
     def upsert(self, batch: RecordBatch) -> None:
@@ -178,7 +205,7 @@ class QdrantBackend(NetworkBackend):
                     limit=top_k,
                     query_filter=flt,
                     with_payload=True,
-                    with_vectors=with_vectors,
+                    with_vectors=[""] if with_vectors else False,
                 )
             ]
         else:
@@ -188,24 +215,45 @@ class QdrantBackend(NetworkBackend):
                     limit=top_k,
                     filter=flt,
                     with_payload=True,
-                    with_vector=with_vectors,
+                    with_vector=[""] if with_vectors else False,
                 )
                 for v in vectors
             ]
             responses = self.client.query_batch_points(self.name, requests)
-        out = []
-        for response in responses:
-            hits = []
-            for point in response.points:
-                rid, text, meta = split_payload(point.payload)
-                vector = np.asarray(point.vector, np.float32) if with_vectors else None
-                hits.append(Hit(str(rid), clip_score(point.score), text, meta, vector))
-            out.append(hits)
-        return out
+        return [
+            [self._hit(p, clip_score(p.score), with_vectors) for p in r.points] for r in responses
+        ]
+
+    @reads
+    def keyword_query(
+        self, terms: Terms, top_k: int, where: Filter | None, with_vectors: bool = False
+    ) -> list[Hit]:
+        if not self.keywords:
+            raise CapabilityError(
+                f"Qdrant collection {self.name!r} was created before keyword search and Qdrant "
+                "cannot add its sparse vector now; `vecstore migrate` it into a new collection"
+            )
+        response = self.client.query_points(
+            self.name,
+            query=self.models.SparseVector(indices=terms.tolist(), values=[1.0] * len(terms)),
+            using=KEYWORD_VECTOR,
+            limit=top_k,
+            query_filter=compile_filter(self.models, where),
+            with_payload=True,
+            with_vectors=[""] if with_vectors else False,
+        )
+        return [self._hit(p, float(p.score), with_vectors) for p in response.points]
+
+    def _hit(self, point: Any, score: float, with_vectors: bool) -> Hit:
+        rec = self._record(point, with_vectors)
+        return Hit(rec.id, score, rec.text, rec.metadata, rec.vector)
 
     def _record(self, point: Any, with_vectors: bool) -> StoredRecord:
         rid, text, meta = split_payload(point.payload)
-        vector = np.asarray(point.vector, dtype=np.float32) if with_vectors else None
+        vector = None
+        if with_vectors:
+            held = point.vector.get("") if isinstance(point.vector, dict) else point.vector
+            vector = np.asarray(held, dtype=np.float32)
         return StoredRecord(str(rid), text, meta, vector)
 
     @reads
@@ -216,7 +264,7 @@ class QdrantBackend(NetworkBackend):
                 self.name,
                 ids=[uuid_id(i) for i in part],
                 with_payload=True,
-                with_vectors=with_vectors,
+                with_vectors=[""] if with_vectors else False,
             )
             records.extend(self._record(point, with_vectors) for point in points)
         return ordered(ids, records)
@@ -271,7 +319,7 @@ class QdrantBackend(NetworkBackend):
                     limit=batch_size,
                     offset=offset,
                     with_payload=True,
-                    with_vectors=with_vectors,
+                    with_vectors=[""] if with_vectors else False,
                 )
             if points:
                 yield [self._record(p, with_vectors) for p in points]

@@ -1,6 +1,10 @@
 """Congruence: the same random records and filters on the NumPy reference and on a backend.
 
-Both must return the same ids in the same order and scores within :data:`SCORE_TOLERANCE`.
+Both must return the same ids in the same order and scores within :data:`SCORE_TOLERANCE`,
+in every search mode the backend supports (dense, keyword, hybrid, MMR, a score floor, a
+rerank stage); a backend that cannot rank keywords must refuse keyword and hybrid search with
+``CapabilityError``. Records holding equal keyword scores may come in either order (BM25 has
+exact ties, stores break them differently), so those are compared as groups.
 A test module calls :func:`check_congruence` from a hypothesis test with its own collections.
 """
 
@@ -15,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vecstore.collection import Collection
+from vecstore.errors import CapabilityError
+from vecstore.records import Hit
 from vecstore.testing.strategies import filters, metadata
 
 SCORE_TOLERANCE = 1e-4
@@ -96,3 +102,94 @@ def _compare(
     other.delete(where=where)
     reference.delete(where=where)
     assert sorted(r.id for r in other.get(ids)) == sorted(r.id for r in reference.get(ids))
+    _compare_modes(reference, other, metas, where, seed)
+
+
+WORDS = "alpha beta gamma delta epsilon zeta eta theta".split()
+
+
+def random_texts(seed: int, n: int) -> list[str]:
+    """Texts of a few words from a small vocabulary (some repeated, some of stop words only)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        words = rng.choice(WORDS, size=int(rng.integers(0, 7)))
+        out.append(" ".join([*words, f"w{i}"]) if len(words) else "the and of")
+    return out
+
+
+class LengthScorer:
+    """A deterministic stand-in reranker: longer texts first (ties stay in order)."""
+
+    def score(self, query: str, texts: list[str]) -> list[float]:
+        return [float(len(t)) for t in texts]
+
+
+def _groups(hits: list[Hit]) -> list[tuple[float, frozenset[str]]]:
+    """Hits as (rank score, ids) groups of equal rank scores, in order."""
+    out: list[tuple[float, set[str]]] = []
+    for h in hits:
+        rank = float(h.rank_score if h.rank_score is not None else h.score)
+        if out and abs(out[-1][0] - rank) <= SCORE_TOLERANCE * max(1.0, abs(rank)):
+            out[-1][1].add(h.id)
+        else:
+            out.append((rank, {h.id}))
+    return [(r, frozenset(ids)) for r, ids in out]
+
+
+def _same(got: list[Hit], want: list[Hit], mode: str) -> None:
+    a, b = _groups(got), _groups(want)
+    assert [ids for _, ids in a] == [ids for _, ids in b], mode
+    np.testing.assert_allclose([r for r, _ in a], [r for r, _ in b], rtol=SCORE_TOLERANCE)
+    scores = {h.id: h.score for h in want}
+    np.testing.assert_allclose(
+        [h.score for h in got], [scores[h.id] for h in got], atol=SCORE_TOLERANCE
+    )
+
+
+def _compare_modes(
+    reference: Collection,
+    other: Collection,
+    metas: list[dict[str, Any]],
+    where: dict[str, Any],
+    seed: int,
+) -> None:
+    """Keyword, hybrid, MMR, floor and rerank agree with the reference (or are refused)."""
+    n = len(metas)
+    ids = [f"id-{i}" for i in range(n)]
+    texts = random_texts(seed, n)
+    vectors = random_vectors(seed + 1, n, reference.info.dimension)
+    for col in (reference, other):
+        col.upsert(texts, ids=ids, metadata=metas, vectors=vectors)
+    query = " ".join(np.random.default_rng(seed).choice(WORDS, size=2))
+    k = max(1, n // 2)
+    plain: list[tuple[str, dict[str, Any]]] = [
+        ("mmr", {"mmr": 0.5, "fetch_k": n}),
+        ("floor", {"min_score": 0.0}),
+        ("rerank", {"rerank": LengthScorer(), "fetch_k": n}),
+    ]
+    keyword: list[tuple[str, dict[str, Any]]] = [
+        ("keyword", {"search": "keyword"}),
+        ("hybrid", {"search": "hybrid"}),
+    ]
+    if not other.backend.keyword_search():
+        for mode, options in keyword:
+            try:
+                other.query(query, top_k=k, where=where, **options)
+            except CapabilityError:
+                continue
+            raise AssertionError(f"{mode} search was not refused")
+        keyword = []
+    for mode, options in plain + keyword:
+        want = reference.query(query, top_k=k, where=where, **options)
+        got = other.query(query, top_k=k, where=where, **options)
+        if mode == "hybrid" and _tied(reference, query, where):
+            assert sorted(h.id for h in got) == sorted(h.id for h in want) or len(got) == k
+            continue
+        _same(got, want, mode)
+
+
+def _tied(reference: Collection, query: str, where: dict[str, Any]) -> bool:
+    """Whether the keyword ranking has equal scores (then fused orders may differ)."""
+    groups = _groups(reference.query(query, top_k=10_000, where=where, search="keyword"))
+    return any(len(ids) > 1 for _, ids in groups)
