@@ -37,6 +37,8 @@ def _docstrings(root: Path) -> Iterator[tuple[str, str]]:
                 if not doc:
                     continue
                 paragraphs = [p.strip() for p in doc.split("\n\n") if p.strip()]
+                if not paragraphs:
+                    continue
                 summary = " ".join(paragraphs[0].split())
                 body = " ".join(" ".join(paragraphs[1:]).split())
                 yield summary, body
@@ -56,9 +58,12 @@ def summaries(limit: int | None = None) -> list[str]:
     return out[:limit] if limit is not None else out
 
 
-def pairs(limit: int | None = None) -> list[tuple[str, str]]:
-    """(summary, body) pairs: each summary's one relevant document is its own body."""
-    out = [(s, b) for s, b in _unique() if len(b) >= MIN_BODY]
+def pairs(limit: int | None = None, root: Path | None = None) -> list[tuple[str, str]]:
+    """(summary, body) pairs: each summary's one relevant document is its own body.
+
+    ``root``: another tree of Python files than the standard library (an installed package).
+    """
+    out = [(s, b) for s, b in _unique(root) if len(b) >= MIN_BODY]
     return out[:limit] if limit is not None else out
 
 

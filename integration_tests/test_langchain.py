@@ -124,11 +124,14 @@ def test_scores_relevance_mmr_and_retrievers(overrides: dict[str, Any]) -> None:
 
 
 def test_mmr_by_vector_is_langchains_own_selection(overrides: dict[str, Any]) -> None:
-    """Near-duplicate candidates, where float32 arithmetic would tip near-ties the other way:
+    """Near-duplicate candidates, where float rounding would tip near-ties the other way:
     both MMR calls choose what LangChain's maximal_marginal_relevance chooses over the same
-    candidates' stored vectors."""
+    candidates' stored vectors, for the query as the store searched with it (vecstore's unit
+    float32 vector: a query scaled otherwise rounds differently in LangChain's float32 cosine)."""
     import numpy as np
     from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+    from vecstore.validation import query_vector
 
     store = fake_store(overrides)
     rng = np.random.default_rng(3)
@@ -140,9 +143,8 @@ def test_mmr_by_vector_is_langchains_own_selection(overrides: dict[str, Any]) ->
         query = (base[trial % 8] + 0.3 * rng.standard_normal(EMBEDDING_SIZE)).tolist()
         hits = store.collection.query(np.asarray(query), top_k=20, with_vectors=True)
         vectors_of = [h.vector.tolist() for h in hits if h.vector is not None]
-        want = [
-            hits[i].id for i in maximal_marginal_relevance(np.asarray(query), vectors_of, 0.5, 5)
-        ]
+        unit = query_vector(query, EMBEDDING_SIZE)[0]
+        want = [hits[i].id for i in maximal_marginal_relevance(unit, vectors_of, 0.5, 5)]
         got = store.max_marginal_relevance_search_by_vector(query, k=5, fetch_k=20)
         assert [d.id for d in got] == want, trial
         again = asyncio.run(store.amax_marginal_relevance_search_by_vector(query, k=5, fetch_k=20))

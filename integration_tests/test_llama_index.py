@@ -164,7 +164,27 @@ def test_text_match_is_refused_not_dropped(store: VecstoreVectorStore) -> None:
         with pytest.raises(FilterError, match="no exact vecstore meaning"):
             store.query(query("node", filters=flt))
     with pytest.raises(FilterError, match="mode"):
+        store.query(query("node", mode=VectorStoreQueryMode.SEMANTIC_HYBRID))
+    with pytest.raises(FilterError, match="query_str"):
         store.query(query("node", mode=VectorStoreQueryMode.HYBRID))
+
+
+def test_sparse_and_hybrid_modes_are_the_collections_own(store: VecstoreVectorStore) -> None:
+    from vecstore.errors import CapabilityError
+
+    store.add(NODES)
+    col = store.client
+    for mode, search, alpha in (("sparse", "keyword", None), ("hybrid", "hybrid", 0.3)):
+        asked = query("node", mode=VectorStoreQueryMode(mode), query_str="node", alpha=alpha)
+        if not col.backend.keyword_search():
+            with pytest.raises(CapabilityError):
+                store.query(asked)
+            continue
+        weights = None if alpha is None else (alpha, 1 - alpha)
+        want = col.query("node", top_k=5, search=search, weights=weights)
+        got = store.query(asked)
+        assert got.ids == [h.id for h in want] and got.similarities == [h.score for h in want]
+        assert asyncio.run(store.aquery(asked)).ids == got.ids
 
 
 def test_mmr_doc_ids_and_deletes(store: VecstoreVectorStore) -> None:

@@ -133,7 +133,9 @@ def test_mmr_is_langchains_selection() -> None:
         q = m[0] + 0.1 * rng.standard_normal(16).astype(np.float32)
         q /= np.linalg.norm(q)
         lam = float(rng.uniform(0, 1)) if trial % 5 else float(trial % 2)
-        want = maximal_marginal_relevance(q, list(m), lambda_mult=lam, k=8)
+        want = maximal_marginal_relevance(
+            q.astype(np.float64), list(m.astype(np.float64)), lambda_mult=lam, k=8
+        )
         assert [i for i, _ in mmr_order(q, m, lam, 8)] == want
 
 

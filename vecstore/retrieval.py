@@ -212,7 +212,23 @@ def first_stage(
     return fuse(dense, keyword, p.rrf_k, p.weights)[: p.pool]
 
 
-def mmr_order(query: Vectors, vectors: Vectors, lam: float, k: int) -> list[tuple[int, float]]:
+def cosines(x: Any, y: Any) -> Any:
+    """Cosine of each row of ``x`` with each row of ``y``, as LangChain computes them.
+
+    With SimSIMD (a vecstore dependency) in float32 through ``simsimd.cdist``, without it in
+    float64: so that MMR picks what LangChain's ``maximal_marginal_relevance`` picks.
+    """
+    try:
+        import simsimd
+    except ImportError:
+        a, b = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        norms = np.outer(np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1))
+        return (a @ b.T) / norms
+    a, b = np.asarray(x, np.float32), np.asarray(y, np.float32)
+    return 1 - np.asarray(simsimd.cdist(a, b, metric="cosine"))
+
+
+def mmr_order(query: Any, vectors: Any, lam: float, k: int) -> list[tuple[int, float]]:
     """(index, marginal relevance when picked) of ``k`` rows chosen by MMR, in order picked.
 
     The first is the most similar to ``query``; each next one the best
@@ -222,10 +238,10 @@ def mmr_order(query: Vectors, vectors: Vectors, lam: float, k: int) -> list[tupl
     k = min(k, n)
     if k <= 0:
         return []
-    sims = vectors @ query
+    sims = cosines(np.asarray(query)[None, :], vectors)[0]
     first = int(np.argmax(sims))
     picked = [(first, float(lam * sims[first]))]
-    closest = vectors @ vectors[first]
+    closest = cosines(vectors, np.asarray(vectors)[first : first + 1])[:, 0]
     taken = np.zeros(n, bool)
     taken[first] = True
     while len(picked) < k:
@@ -234,14 +250,16 @@ def mmr_order(query: Vectors, vectors: Vectors, lam: float, k: int) -> list[tupl
         best = int(np.argmax(scores))
         picked.append((best, float(scores[best])))
         taken[best] = True
-        np.maximum(closest, vectors @ vectors[best], out=closest)
+        np.maximum(
+            closest, cosines(vectors, np.asarray(vectors)[best : best + 1])[:, 0], out=closest
+        )
     return picked
 
 
 def _mmr(hits: list[Hit], q: Vectors, lam: float, k: int) -> list[Hit]:
     if not hits:
         return []
-    vectors = np.stack([h.vector for h in hits if h.vector is not None]).astype(np.float32)
+    vectors = np.stack([h.vector for h in hits if h.vector is not None])
     out = []
     for i, score in mmr_order(q, vectors, lam, k):
         h = hits[i]

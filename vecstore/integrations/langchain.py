@@ -8,9 +8,9 @@
   [0, 1] as ``(1 + cosine) / 2``, in rank order. Documents without an id get a fresh uuid4, as
   LangChain's own stores do (vecstore's own derived ids would merge equal texts). Metadata goes
   in under the ``coerce`` policy (nested dicts flattened with ``__``, dates as ISO strings,
-  ``None`` and empty lists dropped). ``filter`` takes vecstore's filter language. MMR reads the
-  candidates' vectors in the same query. The async methods run on the Collection's own async
-  API, not LangChain's thread fallback.
+  ``None`` and empty lists dropped). ``filter`` takes vecstore's filter language. MMR and
+  ``score_threshold`` are the Collection's own (``mmr=``, ``min_score=``). The async methods
+  run on the Collection's own async API, not LangChain's thread fallback.
 * :class:`VecstoreEmbeddings`: a vecstore encoder as LangChain ``Embeddings`` (query and document
   sides). :class:`LangChainEncoder`: LangChain ``Embeddings`` as a vecstore encoder, under a
   model name you give (LangChain embeddings carry no model id, and the model is recorded with
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +45,6 @@ try:
         Visitor,
     )
     from langchain_core.vectorstores import VectorStore
-    from langchain_core.vectorstores.utils import maximal_marginal_relevance
 except ImportError as exc:  # pragma: no cover - exercised by the bare-install smoke job
     raise MissingDependency("langchain-core", "langchain") from exc
 
@@ -289,23 +288,25 @@ class VecstoreVectorStore(VectorStore):
         """:meth:`similarity_search_by_vector` on the Collection's async API."""
         return [_document(h) for h in await self.collection.aquery(embedding, k, where=filter)]
 
-    @staticmethod
-    def _mmr(query: Any, hits: list[Hit], k: int, lambda_mult: float) -> list[Document]:
-        """LangChain's own selection over the candidates' stored vectors.
+    def similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """Documents with relevance ``(1 + cosine) / 2``; ``score_threshold`` cut by the core.
 
-        In float64, as LangChain computes it for vectors given as lists of floats: in float32
-        its near-ties could fall the other way.
+        The threshold becomes the Collection's ``min_score`` (a cosine of ``2 t - 1``), so the
+        store's top k is cut exactly as ``Collection.query`` cuts it.
         """
-        if not hits:
-            return []
-        candidates = np.stack([h.vector for h in hits if h.vector is not None]).astype(np.float64)
-        chosen = maximal_marginal_relevance(
-            np.asarray(query, dtype=np.float64),
-            cast(Any, candidates),  # typed as lists of floats; takes the array as it is
-            lambda_mult=lambda_mult,
-            k=k,
-        )
-        return [_document(hits[i]) for i in chosen]
+        floor = _floor(kwargs.pop("score_threshold", None))
+        hits = self.collection.query(query, k, where=kwargs.get("filter"), min_score=floor)
+        return [(_document(h), _cosine_relevance(h.score)) for h in hits]
+
+    async def asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """:meth:`similarity_search_with_relevance_scores` on the Collection's async API."""
+        floor = _floor(kwargs.pop("score_threshold", None))
+        hits = await self.collection.aquery(query, k, where=kwargs.get("filter"), min_score=floor)
+        return [(_document(h), _cosine_relevance(h.score)) for h in hits]
 
     def max_marginal_relevance_search_by_vector(
         self,
@@ -316,11 +317,11 @@ class VecstoreVectorStore(VectorStore):
         filter: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> list[Document]:
-        """MMR over the ``fetch_k`` closest, their vectors read in the same query."""
+        """The core's MMR (``Collection.query(mmr=...)``) over the ``fetch_k`` closest."""
         hits = self.collection.query(
-            np.asarray(embedding), fetch_k, where=filter, with_vectors=True
+            np.asarray(embedding), min(k, fetch_k), where=filter, mmr=lambda_mult, fetch_k=fetch_k
         )
-        return self._mmr(embedding, hits, k, lambda_mult)
+        return [_document(h) for h in hits]
 
     async def amax_marginal_relevance_search_by_vector(
         self,
@@ -332,9 +333,10 @@ class VecstoreVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """:meth:`max_marginal_relevance_search_by_vector` on the Collection's async API."""
-        query = np.asarray(embedding)
-        hits = await self.collection.aquery(query, fetch_k, where=filter, with_vectors=True)
-        return self._mmr(embedding, hits, k, lambda_mult)
+        hits = await self.collection.aquery(
+            np.asarray(embedding), min(k, fetch_k), where=filter, mmr=lambda_mult, fetch_k=fetch_k
+        )
+        return [_document(h) for h in hits]
 
     def max_marginal_relevance_search(
         self,
@@ -345,10 +347,11 @@ class VecstoreVectorStore(VectorStore):
         filter: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> list[Document]:
-        """MMR for a text query (encoded on the query side)."""
-        vector = self.collection.encode_query(query)[0]
-        hits = self.collection.query(vector, fetch_k, where=filter, with_vectors=True)
-        return self._mmr(vector, hits, k, lambda_mult)
+        """The core's MMR for a text query (encoded on the query side)."""
+        hits = self.collection.query(
+            query, min(k, fetch_k), where=filter, mmr=lambda_mult, fetch_k=fetch_k
+        )
+        return [_document(h) for h in hits]
 
     async def amax_marginal_relevance_search(
         self,
@@ -360,11 +363,17 @@ class VecstoreVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         """:meth:`max_marginal_relevance_search` on the Collection's async API."""
-        from vecstore.aio import in_thread
+        hits = await self.collection.aquery(
+            query, min(k, fetch_k), where=filter, mmr=lambda_mult, fetch_k=fetch_k
+        )
+        return [_document(h) for h in hits]
 
-        vector = (await in_thread(self.collection.encode_query, query))[0]
-        hits = await self.collection.aquery(vector, fetch_k, where=filter, with_vectors=True)
-        return self._mmr(vector, hits, k, lambda_mult)
+
+def _floor(threshold: Any) -> float | None:
+    """LangChain's relevance threshold as a cosine floor, clamped into [-1, 1]."""
+    if threshold is None:
+        return None
+    return min(1.0, max(-1.0, 2.0 * float(threshold) - 1.0))
 
 
 class VecstoreTranslator(Visitor):

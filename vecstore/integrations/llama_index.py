@@ -15,8 +15,13 @@ public :class:`~vecstore.Collection` API, on any backend:
   LlamaIndex's own evaluator reads it), nested to any depth. ``text_match`` and
   ``text_match_insensitive`` (substring matching) are refused with ``FilterError``, never
   dropped.
-* Query modes: ``default`` and ``mmr`` (the candidates' vectors read in the same query);
-  others are refused. ``doc_ids`` restricts to those documents; ``node_ids`` is refused.
+* Query modes, all the Collection's own: ``default`` (dense), ``mmr`` (``mmr_threshold`` is
+  lambda, default 0.5, from ``mmr_prefetch_k`` or 4 x top k candidates), ``sparse`` (BM25
+  keyword search over ``query_str``, ``sparse_top_k``) and ``hybrid`` (``query_str``, fused by
+  reciprocal rank fusion with weights ``alpha`` dense and ``1 - alpha`` keyword, default 0.5);
+  ``sparse`` and ``hybrid`` encode ``query_str`` with the collection's model for the cosine
+  ``similarities``, and are refused (``CapabilityError``) on a store without keyword search.
+  Others are refused. ``doc_ids`` restricts to those documents; ``node_ids`` is refused.
 * :class:`VecstoreEmbedding`: the vecstore encoder as a LlamaIndex ``BaseEmbedding`` (query and
   document sides).
 """
@@ -37,7 +42,6 @@ from vecstore.records import Hit
 try:
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.bridge.pydantic import PrivateAttr
-    from llama_index.core.indices.query.embedding_utils import get_top_k_mmr_embeddings
     from llama_index.core.schema import BaseNode
     from llama_index.core.vector_stores.types import (
         BasePydanticVectorStore,
@@ -55,6 +59,12 @@ except ImportError as exc:  # pragma: no cover - exercised by the bare-install s
 
 __all__ = ["VecstoreEmbedding", "VecstoreVectorStore", "translate_filters"]
 
+MODES = (
+    VectorStoreQueryMode.DEFAULT,
+    VectorStoreQueryMode.MMR,
+    VectorStoreQueryMode.SPARSE,
+    VectorStoreQueryMode.HYBRID,
+)
 MMR_PREFETCH = 4
 """Candidates fetched per result for MMR, unless ``mmr_prefetch_k`` is given."""
 REF_DOC_KEY = "ref_doc_id"
@@ -269,36 +279,38 @@ class VecstoreVectorStore(BasePydanticVectorStore):
 
         return await in_thread(self.get_nodes, node_ids, filters)
 
-    def _search(
-        self, query: VectorStoreQuery, **kwargs: Any
-    ) -> tuple[Any, int, dict[str, Any] | None]:
+    def _search(self, query: VectorStoreQuery, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        """The Collection.query arguments for a LlamaIndex query: (query, keyword options)."""
         mode = VectorStoreQueryMode(query.mode)
-        if mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
-            raise FilterError(f"query mode {mode.value!r} is not supported: use default or mmr")
+        if mode not in MODES:
+            names = ", ".join(m.value for m in MODES)
+            raise FilterError(f"query mode {mode.value!r} is not supported: use {names}")
         if query.node_ids:
             raise FilterError("node_ids in a query is not supported: filter by metadata instead")
-        if query.query_embedding is None:
-            raise FilterError("a query needs query_embedding (is_embedding_query is True)")
         where = translate_filters(query.filters)
         if query.doc_ids:
             restrict = {REF_DOC_KEY: {"$in": list(query.doc_ids)}}
             where = restrict if where is None else {"$and": [where, restrict]}
-        k = query.similarity_top_k
+        options: dict[str, Any] = {"where": where, "top_k": query.similarity_top_k}
+        if mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
+            if not query.query_str:
+                raise FilterError(f"a {mode.value} query needs query_str (its keywords)")
+            if mode == VectorStoreQueryMode.SPARSE:
+                options["top_k"] = query.sparse_top_k or query.similarity_top_k
+                return query.query_str, {**options, "search": "keyword"}
+            alpha = 0.5 if query.alpha is None else float(query.alpha)
+            return query.query_str, {**options, "search": "hybrid", "weights": (alpha, 1 - alpha)}
+        if query.query_embedding is None:
+            raise FilterError("a query needs query_embedding (is_embedding_query is True)")
+        vector = np.asarray(query.query_embedding, np.float32)
         if mode == VectorStoreQueryMode.MMR:
-            k = int(kwargs.get("mmr_prefetch_k") or MMR_PREFETCH * query.similarity_top_k)
-        return np.asarray(query.query_embedding, np.float32), k, where
+            lam = 0.5 if query.mmr_threshold is None else float(query.mmr_threshold)
+            fetch = int(kwargs.get("mmr_prefetch_k") or MMR_PREFETCH * query.similarity_top_k)
+            options.update(mmr=lam, fetch_k=max(fetch, query.similarity_top_k))
+        return vector, options
 
     @staticmethod
-    def _result(query: VectorStoreQuery, hits: list[Hit]) -> VectorStoreQueryResult:
-        if VectorStoreQueryMode(query.mode) == VectorStoreQueryMode.MMR and hits:
-            scores, ids = get_top_k_mmr_embeddings(
-                list(query.query_embedding or []),
-                [h.vector.tolist() for h in hits if h.vector is not None],
-                similarity_top_k=query.similarity_top_k,
-                embedding_ids=list(range(len(hits))),
-                mmr_threshold=query.mmr_threshold,
-            )
-            hits = [hits[i] for i in ids]
+    def _result(hits: list[Hit]) -> VectorStoreQueryResult:
         return VectorStoreQueryResult(
             nodes=[_node(h.id, h.text, dict(h.metadata)) for h in hits],
             similarities=[h.score for h in hits],
@@ -306,13 +318,9 @@ class VecstoreVectorStore(BasePydanticVectorStore):
         )
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        vector, k, where = self._search(query, **kwargs)
-        mmr = VectorStoreQueryMode(query.mode) == VectorStoreQueryMode.MMR
-        hits = self._collection.query(vector, k, where=where, with_vectors=mmr)
-        return self._result(query, hits)
+        text_or_vector, options = self._search(query, **kwargs)
+        return self._result(self._collection.query(text_or_vector, **options))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        vector, k, where = self._search(query, **kwargs)
-        mmr = VectorStoreQueryMode(query.mode) == VectorStoreQueryMode.MMR
-        hits = await self._collection.aquery(vector, k, where=where, with_vectors=mmr)
-        return self._result(query, hits)
+        text_or_vector, options = self._search(query, **kwargs)
+        return self._result(await self._collection.aquery(text_or_vector, **options))
