@@ -4,8 +4,8 @@ The labeled set is real text nobody on this project wrote (:mod:`real_text`): do
 Python's standard library, SciPy and pandas, read with ``ast`` from the installed files. Each
 docstring's body (paragraphs after the first) is a document; its first paragraph (the summary)
 is a query whose one relevant document is that body. Rebuild offline: the same Python
-(3.11.7 here), SciPy and pandas (the versions printed) give the same set. Queries: --queries of them,
-evenly spaced over the list.
+(3.11.7 here), SciPy and pandas (the versions printed) give the same set. Queries: --queries
+of them, evenly spaced over the list. Needs the ``bench`` extra (bm25s).
 
 Quality: recall@10, MRR@10 and nDCG@10 (one relevant document: 1/log2(1 + rank)) per mode and
 store, all through ``vecstore.retrieval.run`` (what ``Collection.query`` runs after encoding the
