@@ -23,6 +23,7 @@ Usage: HF_HUB_OFFLINE=1 python benchmarks/bench_retrieval.py [--queries 600]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import statistics
 import sys
@@ -51,6 +52,7 @@ from vecstore.rerank import Rerankers  # noqa: E402
 from vecstore.retrieval import plan, run  # noqa: E402
 
 K = 10
+CACHE = ROOT / ".cache" / "bench_retrieval"
 MODES: dict[str, dict[str, Any]] = {
     "dense": {},
     "keyword": {"search": "keyword"},
@@ -180,6 +182,27 @@ def latency(docs: list[str], n: int, repeats: int, queries: list[tuple[str, int]
         col.close()
 
 
+def encoded(
+    encoder: SentenceTransformerEncoder, docs: list[str], queries: list[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors, from .cache/bench_retrieval when this model has encoded these texts before."""
+    key = hashlib.blake2b(digest_size=12)
+    for text in [encoder.name, *docs, "\x00", *queries]:
+        key.update(text.encode() + b"\x00")
+    path = CACHE / f"{key.hexdigest()}.npz"
+    if path.exists():
+        with np.load(path) as saved:
+            print(f"vectors from {path.relative_to(ROOT)}")
+            return saved["docs"], saved["queries"]
+    start = time.perf_counter()
+    dv = encoder.encode_documents(docs)
+    qv = encoder.encode_queries(queries)
+    print(f"encoded in {time.perf_counter() - start:.0f}s")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, docs=dv, queries=qv)
+    return dv, qv
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--queries", type=int, default=600)
@@ -190,10 +213,7 @@ def main() -> None:
     step = len(all_queries) / args.queries
     queries = [all_queries[int(i * step)] for i in range(args.queries)]
     encoder = SentenceTransformerEncoder()
-    start = time.perf_counter()
-    dv = encoder.encode_documents(docs)
-    qv = encoder.encode_queries([q for q, _ in queries])
-    print(f"encoded in {time.perf_counter() - start:.0f}s")
+    dv, qv = encoded(encoder, docs, [q for q, _ in queries])
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         col = Collection("bench", backend=NumpyBackend("bench", path=Path(tmp)), encoder=encoder)

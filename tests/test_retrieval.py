@@ -107,6 +107,19 @@ def test_hybrid_fuses_by_reciprocal_rank(docs: Collection) -> None:
     assert [h.id for h in only_dense] == [h.id for h in dense[:3]]
 
 
+def test_a_weight_divides_its_sides_ranks(docs: Collection) -> None:
+    q = "quick fox"
+    dense = docs.query(q, top_k=20)
+    kw = docs.query(q, top_k=20, search="keyword")
+    fused: dict[str, float] = {}
+    for ranking, w in ((dense, 0.5), (kw, 2.0)):  # Qdrant's weighted RRF, k = 10
+        for rank, h in enumerate(ranking, 1):
+            fused[h.id] = fused.get(h.id, 0.0) + 1 / (10 + rank / w)
+    hits = docs.query(q, top_k=4, search="hybrid", weights=(0.5, 2.0), rrf_k=10)
+    assert [h.rank_score for h in hits] == pytest.approx([fused[h.id] for h in hits])
+    assert [h.id for h in hits] == sorted(fused, key=lambda i: -fused[i])[:4]
+
+
 def test_hybrid_without_keyword_tokens_falls_back_to_dense(docs: Collection) -> None:
     hits = docs.query("the of", top_k=3, search="hybrid")
     assert [h.id for h in hits] == [h.id for h in docs.query("the of", top_k=3)]

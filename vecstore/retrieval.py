@@ -5,9 +5,11 @@ One query runs in up to three steps, every one under the same ``where`` filter:
 1. **First stage.** ``"dense"``: the store's cosine top k. ``"keyword"``: the store's BM25
    top k (:mod:`vecstore.keywords`; refused with ``CapabilityError`` where the store cannot
    rank it). ``"hybrid"``: the dense and keyword top ``fetch_k`` each, fused by reciprocal rank
-   fusion, ``sum_side weight / (rrf_k + rank)`` with ranks from 1; equal fused scores keep the
-   better dense rank first, then the better keyword rank. A query with no keyword tokens ranks
-   by dense alone (``rank_by="hybrid:dense"``).
+   fusion, ``sum_side 1 / (rrf_k + rank / weight)`` with ranks from 1 (a side weighted 0
+   adds nothing). This is Qdrant's weighted RRF (its ``k`` is ``rrf_k + 1``), computed as it
+   computes it, so that a store that fuses server-side (Qdrant) ranks alike. Equal fused
+   scores keep the better dense rank first, then the better keyword rank. A query with no
+   keyword tokens ranks by dense alone (``rank_by="hybrid:dense"``).
    When a second step follows, the first stage keeps ``fetch_k`` candidates, else ``top_k``.
 2. **Floor.** ``min_score`` drops candidates whose cosine is below it. On a dense search
    this is exactly the top k with the rest cut.
@@ -165,6 +167,16 @@ def _keyword(
     ]
 
 
+def rrf_term(rank: int, rrf_k: int, weight: float) -> float:
+    """One side's share of a fused score: ``1 / (rrf_k + rank / weight)``, 0 at weight 0.
+
+    Written as Qdrant writes it (``k = rrf_k + 1``), so that equal scores come out equal in both.
+    """
+    if weight <= 0:
+        return 0.0
+    return 1 / (float(rank) / weight + (rrf_k + 1) - 1.0)
+
+
 def fuse(
     dense: Sequence[Hit], keyword: Sequence[Hit], rrf_k: int, weights: tuple[float, float]
 ) -> list[Hit]:
@@ -174,7 +186,7 @@ def fuse(
     ranks: dict[str, list[float]] = {}
     for side, (hits, w) in enumerate(((dense, weights[0]), (keyword, weights[1]))):
         for rank, hit in enumerate(hits, 1):
-            fused[hit.id] = fused.get(hit.id, 0.0) + w / (rrf_k + rank)
+            fused[hit.id] = fused.get(hit.id, 0.0) + rrf_term(rank, rrf_k, w)
             first.setdefault(hit.id, hit)
             ranks.setdefault(hit.id, [np.inf, np.inf])[side] = rank
     order = sorted(fused, key=lambda i: (-fused[i], ranks[i][0], ranks[i][1]))
@@ -202,12 +214,17 @@ def first_stage(
     q = vector[0]
     if p.search == "keyword":
         return _keyword(backend, terms, q, p.pool, where) if len(terms) else []
-    dense = _dense(backend, vector, p.fetch_k, where, vectors)
     if not len(terms):
         return [
             Hit(h.id, h.score, h.text, h.metadata, h.vector, h.score, "hybrid:dense")
-            for h in dense[: p.pool]
+            for h in _dense(backend, vector, p.pool, where, vectors)
         ]
+    if backend.hybrid_search():  # the store fuses the two rankings in one request
+        found = backend.hybrid_query(vector, terms, p.fetch_k, p.pool, where, p.rrf_k, p.weights)
+        return [
+            Hit(h.id, _cosine(h, q), h.text, h.metadata, h.vector, h.score, "hybrid") for h in found
+        ]
+    dense = _dense(backend, vector, p.fetch_k, where, vectors)
     keyword = _keyword(backend, terms, q, p.fetch_k, where)
     return fuse(dense, keyword, p.rrf_k, p.weights)[: p.pool]
 

@@ -36,6 +36,7 @@ from vecstore.adapters.base import (
     Capabilities,
     Catalog,
     CollectionSummary,
+    HybridSearch,
     KeywordSearch,
     MatrixSource,
     Upgradable,
@@ -170,6 +171,28 @@ class RetryingBackend:
         if not isinstance(inner, KeywordSearch):
             raise CapabilityError(f"the {type(inner).__name__} store cannot rank by keywords")
         return self._run(lambda: inner.keyword_query(terms, top_k, where, with_vectors))
+
+    def hybrid_search(self) -> bool:
+        """Whether the store fuses dense and keyword rankings itself (else the core does)."""
+        return isinstance(self.inner, HybridSearch)
+
+    def hybrid_query(
+        self,
+        vector: Vectors,
+        terms: Terms,
+        depth: int,
+        top_k: int,
+        where: Filter | None,
+        rrf_k: int,
+        weights: tuple[float, float],
+    ) -> list[Hit]:
+        """See :class:`~vecstore.adapters.base.HybridSearch`."""
+        inner = self.inner
+        if not isinstance(inner, HybridSearch):
+            raise CapabilityError(f"the {type(inner).__name__} store cannot fuse rankings")
+        return self._run(
+            lambda: inner.hybrid_query(vector, terms, depth, top_k, where, rrf_k, weights)
+        )
 
     def upgrade(self, batch_size: int) -> int:
         """Bring older records to the current form (resumable, so retried whole); 0: nothing."""

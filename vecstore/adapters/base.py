@@ -117,6 +117,27 @@ class KeywordSearch(Protocol):
 
 
 @runtime_checkable
+class HybridSearch(Protocol):
+    """An optional ability: fuse the dense and keyword rankings in the store, in one request."""
+
+    def hybrid_query(
+        self,
+        vector: Vectors,
+        terms: Terms,
+        depth: int,
+        top_k: int,
+        where: Filter | None,
+        rrf_k: int,
+        weights: tuple[float, float],
+    ) -> list[Hit]:
+        """The ``top_k`` best by reciprocal rank fusion of the dense and keyword ``depth`` best.
+
+        The fusion is :func:`vecstore.retrieval.rrf_term`'s, summed dense side first; each
+        hit's ``score`` is its fused score and it carries its vector.
+        """
+
+
+@runtime_checkable
 class MatrixSource(Protocol):
     """An optional ability: hand over the selected vectors as one matrix (the NumPy store)."""
 

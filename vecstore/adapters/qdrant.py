@@ -9,7 +9,8 @@
   created with Qdrant's IDF modifier on it, so Qdrant counts ``N`` and ``df`` itself (over the
   points holding that vector: a record without tokens has none). A collection created before
   keyword search has no such vector, and Qdrant cannot add one to an existing collection:
-  keyword search there is refused, naming ``vecstore migrate`` into a new collection.
+  keyword search there is refused, naming ``vecstore migrate`` into a new collection. Hybrid
+  search prefetches both rankings and fuses them in Qdrant (``RrfQuery``), one request.
 * Writes go in requests of :data:`UPSERT_BATCH` points; a 413 splits the request in two.
 * Errors: translated by :mod:`vecstore.adapters.translate` (connection failures, timeouts,
   408/429/5xx are ``BackendUnavailable``; the rest ``BackendError``). Local mode validates less
@@ -228,14 +229,10 @@ class QdrantBackend(NetworkBackend):
     def keyword_query(
         self, terms: Terms, top_k: int, where: Filter | None, with_vectors: bool = False
     ) -> list[Hit]:
-        if not self.keywords:
-            raise CapabilityError(
-                f"Qdrant collection {self.name!r} was created before keyword search and Qdrant "
-                "cannot add its sparse vector now; `vecstore migrate` it into a new collection"
-            )
+        self._refuse_without_keywords()
         response = self.client.query_points(
             self.name,
-            query=self.models.SparseVector(indices=terms.tolist(), values=[1.0] * len(terms)),
+            query=self._sparse(terms),
             using=KEYWORD_VECTOR,
             limit=top_k,
             query_filter=compile_filter(self.models, where),
@@ -243,6 +240,47 @@ class QdrantBackend(NetworkBackend):
             with_vectors=[""] if with_vectors else False,
         )
         return [self._hit(p, float(p.score), with_vectors) for p in response.points]
+
+    @reads
+    def hybrid_query(
+        self,
+        vector: Vectors,
+        terms: Terms,
+        depth: int,
+        top_k: int,
+        where: Filter | None,
+        rrf_k: int,
+        weights: tuple[float, float],
+    ) -> list[Hit]:
+        """Both rankings prefetched and fused by Qdrant's RRF in one request (see base)."""
+        self._refuse_without_keywords()
+        m = self.models
+        flt = compile_filter(m, where)
+        sides = [
+            m.Prefetch(query=vector[0].tolist(), limit=depth, filter=flt),
+            m.Prefetch(query=self._sparse(terms), using=KEYWORD_VECTOR, limit=depth, filter=flt),
+        ]
+        # Qdrant's k counts positions from 0 (vecstore.retrieval.rrf_term)
+        rrf = m.Rrf(k=rrf_k + 1, weights=None if weights == (1.0, 1.0) else list(weights))
+        response = self.client.query_points(
+            self.name,
+            prefetch=sides,
+            query=m.RrfQuery(rrf=rrf),
+            limit=top_k,
+            with_payload=True,
+            with_vectors=[""],
+        )
+        return [self._hit(p, float(p.score), True) for p in response.points]
+
+    def _sparse(self, terms: Terms) -> Any:
+        return self.models.SparseVector(indices=terms.tolist(), values=[1.0] * len(terms))
+
+    def _refuse_without_keywords(self) -> None:
+        if not self.keywords:
+            raise CapabilityError(
+                f"Qdrant collection {self.name!r} was created before keyword search and Qdrant "
+                "cannot add its sparse vector now; `vecstore migrate` it into a new collection"
+            )
 
     def _hit(self, point: Any, score: float, with_vectors: bool) -> Hit:
         rec = self._record(point, with_vectors)

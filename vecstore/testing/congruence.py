@@ -171,6 +171,7 @@ def _compare_modes(
     keyword: list[tuple[str, dict[str, Any]]] = [
         ("keyword", {"search": "keyword"}),
         ("hybrid", {"search": "hybrid"}),
+        ("hybrid weighted", {"search": "hybrid", "weights": (1.0, 0.4), "rrf_k": 5}),
     ]
     if not other.backend.keyword_search():
         for mode, options in keyword:
@@ -183,7 +184,7 @@ def _compare_modes(
     for mode, options in plain + keyword:
         want = reference.query(query, top_k=k, where=where, **options)
         got = other.query(query, top_k=k, where=where, **options)
-        if mode == "hybrid" and _tied(reference, query, where):
+        if mode.startswith("hybrid") and _tied(reference, query, where):
             assert sorted(h.id for h in got) == sorted(h.id for h in want) or len(got) == k
             continue
         _same(got, want, mode)
