@@ -74,6 +74,11 @@ def test_ingest_query_get_count_delete_info(env: Path, capsys: pytest.CaptureFix
         (["ingest", "data.txt"], "unknown file type"),
         (["count", "--collection", "../escape"], "collection name '../escape'"),
         (["count", "--config", "nope.toml"], "cannot read config file"),
+        (["query", "x", "--search", "fuzzy"], "search must be one of dense, keyword, hybrid"),
+        (["query", "x", "--mmr", "1.5"], "mmr (lambda) must be in [0, 1]"),
+        (["query", "x", "--min-score", "nan"], "min_score must be finite"),
+        (["query", "x", "--top-k", "5", "--fetch-k", "2"], "fetch_k (2) must be >= top_k (5)"),
+        (["query", "x", "--mmr", "0.5", "--rerank", "m"], "give mmr or rerank, not both"),
     ],
 )
 def test_errors_are_one_line_without_traceback(
@@ -82,6 +87,25 @@ def test_errors_are_one_line_without_traceback(
     code, out, err = run(capsys, *argv)
     assert code == 1 and out == ""
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err
+
+
+def test_query_ranks_by_keywords_hybrid_mmr_and_a_floor(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "ingest", str(env))
+    code, out, _ = run(capsys, "query", "postman", "--search", "keyword", "--json")
+    hits = json.loads(out)
+    assert code == 0 and [h["id"] for h in hits] == ["two"] and hits[0]["rank_by"] == "keyword"
+    assert hits[0]["rank_score"] > 0 and -1 <= hits[0]["score"] <= 1  # BM25 apart from cosine
+    code, out, _ = run(capsys, "query", "postman sofa", "--search", "hybrid")
+    lines = out.splitlines()
+    assert code == 0 and "rank score" in lines[0] and "hybrid" in lines[2]
+    code, out, _ = run(capsys, "query", "cats", "--mmr", "0.3", "--top-k", "2", "--json")
+    assert [h["rank_by"] for h in json.loads(out)] == ["mmr", "mmr"]
+    code, out, _ = run(capsys, "query", "cats", "--json")
+    best = json.loads(out)[0]["score"]
+    code, out, _ = run(capsys, "query", "cats", "--min-score", str(best), "--json")
+    assert [h["score"] >= best for h in json.loads(out)] == [True]
 
 
 def test_bad_records_are_dead_lettered_and_exit_2(

@@ -72,19 +72,50 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def retrieval_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``vecstore query``'s retrieval options, as ``Collection.query`` takes them."""
+    return {
+        "search": args.search,
+        "min_score": args.min_score,
+        "mmr": args.mmr,
+        "fetch_k": args.fetch_k,
+        "rerank": args.rerank,
+    }
+
+
 def cmd_query(args: argparse.Namespace) -> None:
-    """Print the records most similar to a text."""
+    """Print the records most similar to a text (or ranked as --search, --mmr, --rerank say)."""
     where = where_of(args)
     with open_existing(args) as col:
-        hits = col.query(args.text, top_k=args.top_k, where=where)
+        hits = col.query(args.text, top_k=args.top_k, where=where, **retrieval_options(args))
         size = col.count() if not hits else None
     if args.json:
-        dump([{"id": h.id, "score": h.score, "text": h.text, "metadata": h.metadata} for h in hits])
-    else:
-        table(
-            ["#", "score", "id", "text", "metadata"],
+        dump(
             [
-                [str(i), f"{h.score:.4f}", h.id, short(h.text), meta(h.metadata)]
+                {
+                    "id": h.id,
+                    "score": h.score,
+                    "rank_score": h.rank_score,
+                    "rank_by": h.rank_by,
+                    "text": h.text,
+                    "metadata": h.metadata,
+                }
+                for h in hits
+            ]
+        )
+    else:
+        ranked = any(h.rank_by != "dense" for h in hits)  # a second column says by what
+        table(
+            ["#", "score", *(["rank score", "by"] if ranked else []), "id", "text", "metadata"],
+            [
+                [
+                    str(i),
+                    f"{h.score:.4f}",
+                    *([f"{h.rank_score or 0.0:.4g}", h.rank_by] if ranked else []),
+                    h.id,
+                    short(h.text),
+                    meta(h.metadata),
+                ]
                 for i, h in enumerate(hits, 1)
             ],
         )

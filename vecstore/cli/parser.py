@@ -36,10 +36,13 @@ def check_ingest(args: argparse.Namespace) -> None:
 
 
 def check_query(args: argparse.Namespace) -> None:
-    """A non-blank text, a valid top-k and filter."""
+    """A non-blank text, a valid top-k, filter and retrieval options (before any model loads)."""
+    from vecstore.retrieval import plan
+
     validation.check_text(args.text, "query")
     validation.check_top_k(args.top_k)
     commands.where_of(args)
+    plan(args.top_k, **commands.retrieval_options(args))
 
 
 def check_where(args: argparse.Namespace) -> None:
@@ -121,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", help="the query text")
     p.add_argument("--top-k", type=int, default=5, help="how many records")
     p.add_argument("--where", help=where_help)
+    p.add_argument(
+        "--search",
+        default="dense",
+        help="dense (cosine), keyword (BM25) or hybrid (the two fused); not every store ranks "
+        "keywords",
+    )
+    p.add_argument("--min-score", type=float, help="only hits whose cosine is at least this")
+    p.add_argument("--mmr", type=float, metavar="LAMBDA", help="diversify by MMR (0..1)")
+    p.add_argument("--rerank", metavar="MODEL", help="a local cross-encoder (path or cached name)")
+    p.add_argument(
+        "--fetch-k", type=int, help="candidates for --mmr or --rerank (default max(20, 4 x top-k))"
+    )
     p = add("get", commands.cmd_get, "records by id (exit 1 if any is not there)")
     p.add_argument("ids", nargs="+", help="the ids")
     p.add_argument("--vectors", action="store_true", help="include vectors (with --json)")
