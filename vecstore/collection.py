@@ -222,7 +222,7 @@ class Collection:
         p = retrieval.plan(k, search, min_score, mmr, fetch_k, rerank, rrf_k, weights)
         node = self._filter(where)
         backend = self.backend
-        text = retrieval.query_text(query, p, backend.keyword_search(), self.backend_name)
+        text = retrieval.query_text(query, p, backend, self.backend_name)
         dim, encode = self.info.dimension, self.encode_query
         vector = encode(text) if text is not None else validation.query_vector(query, dim)
         if k == 0:

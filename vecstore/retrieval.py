@@ -129,12 +129,14 @@ def plan(
     return Plan(top_k, search, min_score, mmr, fetch_k, rerank, rrf_k, pair)
 
 
-def query_text(query: Any, p: Plan, keyword_ok: bool, store: str) -> str | None:
+def query_text(query: Any, p: Plan, backend: RetryingBackend, store: str) -> str | None:
     """The query's text (None for a vector), after refusing what cannot run, before any I/O."""
-    if p.search != "dense" and not keyword_ok:
+    if p.search != "dense" and not backend.keyword_search():
+        why = backend.capabilities.no_keywords
         raise CapabilityError(
-            f"the {store} store cannot rank by keywords, so {p.search} search is refused; "
-            "dense search, mmr, min_score and rerank work on every store"
+            f"the {store} store cannot rank by keywords{f' ({why})' if why else ''}, so "
+            f"{p.search} search is refused; dense search, mmr, min_score and rerank work on "
+            "every store"
         )
     if isinstance(query, str):
         return query

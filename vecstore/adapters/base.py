@@ -39,6 +39,7 @@ class Capabilities:
 
     filter_ops: frozenset[str] = ALL_FILTER_OPS
     max_batch_size: int | None = None  # records per upsert request; None: no limit
+    no_keywords: str = ""  # why a store without KeywordSearch cannot rank by keywords
 
 
 @runtime_checkable

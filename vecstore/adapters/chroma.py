@@ -80,7 +80,10 @@ def check_chroma_name(name: str) -> str:
 class ChromaBackend(NetworkBackend):
     """One Chroma collection."""
 
-    capabilities = Capabilities()
+    capabilities = Capabilities(
+        no_keywords="Chroma ranks keywords only in its cloud service (this client filters "
+        "documents by substring, unranked)"
+    )
 
     def __init__(
         self, collection: str, settings: Settings | None = None, *, client: Any = None

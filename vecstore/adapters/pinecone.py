@@ -88,7 +88,11 @@ def _public(metadata: dict[str, Any] | None) -> tuple[str | None, str | None, Me
 class PineconeBackend(NetworkBackend):
     """One namespace of one Pinecone index."""
 
-    capabilities = Capabilities(max_batch_size=MAX_VECTORS_PER_REQUEST)
+    capabilities = Capabilities(
+        max_batch_size=MAX_VECTORS_PER_REQUEST,
+        no_keywords="Pinecone keeps no document frequencies, so sparse values cannot give the "
+        "BM25 ranking (live IDF) the NumPy store and Qdrant give",
+    )
 
     def __init__(
         self, collection: str, settings: Settings | None = None, *, index: Any = None
