@@ -54,9 +54,17 @@ class Ledger:
             self.deleted.update(ids)
 
 
-def check_hits(col: Collection, query: str) -> None:
+def searches(col: Collection) -> list[dict[str, Any]]:
+    """Query options to take turns with: keyword and hybrid where the store ranks keywords."""
+    out: list[dict[str, Any]] = [{}, {"mmr": 0.5}]
+    if col.backend.keyword_search():
+        out += [{"search": "keyword"}, {"search": "hybrid"}]
+    return out
+
+
+def check_hits(col: Collection, query: str, options: dict[str, Any]) -> None:
     """Every hit is one whole record: its text and metadata belong to its id."""
-    for hit in col.query(query, top_k=5):
+    for hit in col.query(query, top_k=5, **options):
         assert hit.text == text_of(hit.id), f"torn record {hit.id}: text {hit.text!r}"
         assert hit.metadata.get("rid") == hit.id, f"torn record {hit.id}: {hit.metadata}"
 
@@ -106,7 +114,8 @@ class ConcurrencyContract:
                     col.upsert([text_of(i) for i in ids], ids=ids, metadata=metas)
                     ledger.wrote(ids, metas)
                 elif kind == "query":
-                    check_hits(col, f"record t{rng.randrange(THREADS)} shared")
+                    options = rng.choice(searches(col))
+                    check_hits(col, f"record t{rng.randrange(THREADS)} shared", options)
                 elif kind == "get":
                     for record in col.get([f"t{n}-{rng.randrange(op + 1)}-0", "seed-1"]):
                         assert record.metadata["rid"] == record.id
@@ -148,6 +157,8 @@ class ConcurrencyContract:
         ledger = Ledger()
         seeds = seed(col, ledger)
 
+        modes = searches(col)
+
         async def one(i: int) -> None:
             kind = i % 6
             if kind in (0, 1):
@@ -156,7 +167,8 @@ class ConcurrencyContract:
                 assert await col.aupsert([text_of(r) for r in ids], ids, metas) == ids
                 ledger.wrote(ids, metas)
             elif kind == 2:
-                for hit in await col.aquery(f"record a{i} shared", top_k=3):
+                options = modes[(i // 6) % len(modes)]
+                for hit in await col.aquery(f"record a{i} shared", top_k=3, **options):
                     assert hit.metadata["rid"] == hit.id
             elif kind == 3:
                 assert [r.id for r in await col.aget(["seed-0", "nope"])] in (["seed-0"], [])
