@@ -17,6 +17,7 @@ EXPECTED = {
     "BackendError",
     "BackendUnavailable",
     "Capabilities",
+    "CapabilityError",
     "Collection",
     "CollectionInfo",
     "CollectionNotFound",

@@ -10,6 +10,7 @@ import pytest
 
 from vecstore import (
     BackendUnavailable,
+    CapabilityError,
     Collection,
     HashEncoder,
     IncompatibleCollection,
@@ -131,3 +132,24 @@ def test_the_store_lists_its_vecstore_collections(tmp_path: Path) -> None:
         ("first", 2, f"hash:{DIM}", DIM),
         ("second", 1, f"hash:{DIM}", DIM),
     ]
+
+
+def test_a_collection_made_before_keyword_search_refuses_it_naming_migrate(
+    memory_client: Any,
+) -> None:
+    from qdrant_client import models
+
+    memory_client.create_collection(  # as vecstore created collections before keyword search
+        "old",
+        vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE),
+        metadata={"vecstore_model": HashEncoder(DIM).name, "vecstore_dimension": DIM},
+    )
+    col = Collection(
+        "old", backend=QdrantBackend("old", client=memory_client), encoder=HashEncoder(DIM)
+    )
+    col.upsert(["a quick brown fox", "a lazy dog"], ids=["a", "b"])
+    assert [h.id for h in col.query("quick fox", top_k=1)] == ["a"]
+    assert [h.id for h in col.query("quick fox", top_k=1, mmr=0.5)] == ["a"]
+    for search in ("keyword", "hybrid"):
+        with pytest.raises(CapabilityError, match="vecstore migrate"):
+            col.query("quick fox", top_k=1, search=search)

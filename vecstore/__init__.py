@@ -12,6 +12,7 @@ from vecstore.encoders import Encoder, HashEncoder, SentenceTransformerEncoder
 from vecstore.errors import (
     BackendError,
     BackendUnavailable,
+    CapabilityError,
     CollectionNotFound,
     ConfigError,
     DuplicateId,
@@ -51,6 +52,7 @@ __all__ = [
     "BackendError",
     "BackendUnavailable",
     "Capabilities",
+    "CapabilityError",
     "Collection",
     "CollectionInfo",
     "CollectionNotFound",
