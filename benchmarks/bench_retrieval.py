@@ -12,7 +12,7 @@ store, all through ``vecstore.retrieval.run`` (what ``Collection.query`` runs af
 query; query vectors are encoded once, in batches). The bm25s library ranks the same tokens
 (the analyser's) with the same k1 and b (``method="lucene"``, its corpus's true mean length) as
 the reference for keyword search. Stores: the NumPy store, Qdrant's local mode, and the
-Pinecone stand-in (``integration_tests/pinecone_server.py``), which has no keyword search here.
+Pinecone stand-in (``integration_tests/pinecone_server.py``), which refuses keyword search (README, Known limits).
 
 Latency (--latency-n records, default 100,000, on the NumPy store): the documents repeated
 with distinct ids and random unit vectors, single queries, median of --repeats per mode;
@@ -98,7 +98,20 @@ def rank_of(ids: list[str], want: str) -> int | None:
     return ids.index(want) + 1 if want in ids[:K] else None
 
 
-def evaluate(col: Collection, queries: list[tuple[str, int]], qv: np.ndarray) -> dict[str, Any]:
+def show(store: str, modes: dict[str, Any]) -> None:
+    for mode, m in modes.items():
+        if m is None:
+            print(f"{store:18} {mode:8} {'refused (CapabilityError)':>26}")
+        else:
+            print(
+                f"{store:18} {mode:8} {m['recall@10']:9.3f} {m['MRR@10']:7.3f} {m['nDCG@10']:8.3f}"
+            )
+    sys.stdout.flush()
+
+
+def evaluate(
+    store: str, col: Collection, queries: list[tuple[str, int]], qv: np.ndarray
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     rerankers = Rerankers()
     for mode, options in MODES.items():
@@ -115,6 +128,7 @@ def evaluate(col: Collection, queries: list[tuple[str, int]], qv: np.ndarray) ->
             out[mode] = None
             continue
         out[mode] = metrics(ranks)
+    show(store, out)
     return out
 
 
@@ -215,10 +229,11 @@ def main() -> None:
     encoder = SentenceTransformerEncoder()
     dv, qv = encoded(encoder, docs, [q for q, _ in queries])
     results: dict[str, dict[str, Any]] = {}
+    print(f"\n{'store':18} {'mode':8} {'recall@10':>9} {'MRR@10':>7} {'nDCG@10':>8}")
     with tempfile.TemporaryDirectory() as tmp:
         col = Collection("bench", backend=NumpyBackend("bench", path=Path(tmp)), encoder=encoder)
         fill(col, docs, dv)
-        results["numpy"] = evaluate(col, queries, qv)
+        results["numpy"] = evaluate("numpy", col, queries, qv)
         col.close()
     from qdrant_client import QdrantClient
 
@@ -227,24 +242,14 @@ def main() -> None:
     client = QdrantClient(location=":memory:")
     col = Collection("bench", backend=QdrantBackend("bench", client=client), encoder=encoder)
     fill(col, docs, dv)
-    results["qdrant local"] = evaluate(col, queries, qv)
+    results["qdrant local"] = evaluate("qdrant local", col, queries, qv)
     client.close()
     with pinecone_server(encoder.dimension) as (host, _):
         s = load_settings(backend="pinecone", pinecone={"host": host, "api_key": "bench"})
         col = Collection("bench", encoder=encoder, settings=s)
         fill(col, docs, dv)
-        results["pinecone stand-in"] = evaluate(col, queries, qv)
+        results["pinecone stand-in"] = evaluate("pinecone stand-in", col, queries, qv)
         col.close()
-    print(f"\n{'store':18} {'mode':8} {'recall@10':>9} {'MRR@10':>7} {'nDCG@10':>8}")
-    for store, modes in results.items():
-        for mode, m in modes.items():
-            if m is None:
-                print(f"{store:18} {mode:8} {'refused (CapabilityError)':>26}")
-            else:
-                print(
-                    f"{store:18} {mode:8} {m['recall@10']:9.3f} {m['MRR@10']:7.3f} "
-                    f"{m['nDCG@10']:8.3f}"
-                )
     ref = bm25s_reference(docs, queries)
     print(
         f"{'bm25s (lucene)':18} {'keyword':8} {ref['recall@10']:9.3f} {ref['MRR@10']:7.3f} "
