@@ -12,7 +12,8 @@ store, all through ``vecstore.retrieval.run`` (what ``Collection.query`` runs af
 query; query vectors are encoded once, in batches). The bm25s library ranks the same tokens
 (the analyser's) with the same k1 and b (``method="lucene"``, its corpus's true mean length) as
 the reference for keyword search. Stores: the NumPy store, Qdrant's local mode, and the
-Pinecone stand-in (``integration_tests/pinecone_server.py``), which refuses keyword search (README, Known limits).
+Pinecone stand-in (``integration_tests/pinecone_server.py``), which refuses keyword search
+(README, Known limits).
 
 Latency (--latency-n records, default 100,000, on the NumPy store): the documents repeated
 with distinct ids and random unit vectors, single queries, median of --repeats per mode;
