@@ -85,14 +85,19 @@ def test_ingest_is_exact_under_task_retries_and_reruns(
 @pytest.mark.parametrize("store", ["numpy", "pinecone"], indirect=True)
 def test_datasink_alone_encodes_in_the_task_and_survives_a_partition_written_twice(
     store: dict[str, Any],  # noqa: F811
+    failing_writes: Path,  # noqa: F811
 ) -> None:
     name = unique("sink")
     records = source(2000)
     sink = VecstoreDatasink(name, **store)
-    twice = ray.data.from_items(records).union(ray.data.from_items(records))
+    # A few blocks each: every write task opens its own client, and that is not what is tested.
+    twice = ray.data.from_items(records, override_num_blocks=4).union(
+        ray.data.from_items(records, override_num_blocks=4)
+    )
     twice.write_datasink(sink, ray_remote_args={"retry_exceptions": True, "max_retries": 3})
     assert sink.report is not None
     assert sink.report.read == 2 * len(records) and sink.report.failed == 0
+    assert_tasks_failed(failing_writes, name)  # blocks of 500 rows: each task failed once
     with open_collection(name, create=False, **store) as col:
         assert col.count() == len(records)
         assert sorted(r.id for r in col.get([r["id"] for r in records])) == sorted(
