@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecstore import keywords
+from vecstore.adapters.base import Fusion
 from vecstore.errors import CapabilityError, InvalidInput
 from vecstore.filters import Filter
 from vecstore.records import Hit, Vectors
@@ -222,7 +223,8 @@ def first_stage(
             for h in _dense(backend, vector, p.pool, where, vectors)
         ]
     if backend.hybrid_search():  # the store fuses the two rankings in one request
-        found = backend.hybrid_query(vector, terms, p.fetch_k, p.pool, where, p.rrf_k, p.weights)
+        fusion = Fusion(p.fetch_k, p.pool, p.rrf_k, p.weights)
+        found = backend.hybrid_query(vector, terms, where, fusion)
         return [
             Hit(h.id, _cosine(h, q), h.text, h.metadata, h.vector, h.score, "hybrid") for h in found
         ]

@@ -36,6 +36,7 @@ from vecstore.adapters.base import (
     Capabilities,
     Catalog,
     CollectionSummary,
+    Fusion,
     HybridSearch,
     KeywordSearch,
     MatrixSource,
@@ -177,22 +178,13 @@ class RetryingBackend:
         return isinstance(self.inner, HybridSearch)
 
     def hybrid_query(
-        self,
-        vector: Vectors,
-        terms: Terms,
-        depth: int,
-        top_k: int,
-        where: Filter | None,
-        rrf_k: int,
-        weights: tuple[float, float],
+        self, vector: Vectors, terms: Terms, where: Filter | None, fusion: Fusion
     ) -> list[Hit]:
         """See :class:`~vecstore.adapters.base.HybridSearch`."""
         inner = self.inner
         if not isinstance(inner, HybridSearch):
             raise CapabilityError(f"the {type(inner).__name__} store cannot fuse rankings")
-        return self._run(
-            lambda: inner.hybrid_query(vector, terms, depth, top_k, where, rrf_k, weights)
-        )
+        return self._run(lambda: inner.hybrid_query(vector, terms, where, fusion))
 
     def upgrade(self, batch_size: int) -> int:
         """Bring older records to the current form (resumable, so retried whole); 0: nothing."""

@@ -117,24 +117,27 @@ class KeywordSearch(Protocol):
         """
 
 
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """A hybrid query's fusion: the ``top_k`` best of each side's ``depth`` best, fused."""
+
+    depth: int
+    top_k: int
+    rrf_k: int
+    weights: tuple[float, float]  # (dense, keyword)
+
+
 @runtime_checkable
 class HybridSearch(Protocol):
     """An optional ability: fuse the dense and keyword rankings in the store, in one request."""
 
     def hybrid_query(
-        self,
-        vector: Vectors,
-        terms: Terms,
-        depth: int,
-        top_k: int,
-        where: Filter | None,
-        rrf_k: int,
-        weights: tuple[float, float],
+        self, vector: Vectors, terms: Terms, where: Filter | None, fusion: Fusion
     ) -> list[Hit]:
-        """The ``top_k`` best by reciprocal rank fusion of the dense and keyword ``depth`` best.
+        """The best by reciprocal rank fusion of the dense and keyword rankings.
 
-        The fusion is :func:`vecstore.retrieval.rrf_term`'s, summed dense side first; each
-        hit's ``score`` is its fused score and it carries its vector.
+        The fusion is :func:`vecstore.retrieval.rrf_term`'s, dense side first; each hit's
+        ``score`` is its fused score, and it carries its vector.
         """
 
 

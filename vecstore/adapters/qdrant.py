@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from vecstore import keywords
-from vecstore.adapters.base import Capabilities, CollectionSummary
+from vecstore.adapters.base import Capabilities, CollectionSummary, Fusion
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
     check_compatible,
@@ -243,30 +243,26 @@ class QdrantBackend(NetworkBackend):
 
     @reads
     def hybrid_query(
-        self,
-        vector: Vectors,
-        terms: Terms,
-        depth: int,
-        top_k: int,
-        where: Filter | None,
-        rrf_k: int,
-        weights: tuple[float, float],
+        self, vector: Vectors, terms: Terms, where: Filter | None, fusion: Fusion
     ) -> list[Hit]:
         """Both rankings prefetched and fused by Qdrant's RRF in one request (see base)."""
         self._refuse_without_keywords()
         m = self.models
         flt = compile_filter(m, where)
         sides = [
-            m.Prefetch(query=vector[0].tolist(), limit=depth, filter=flt),
-            m.Prefetch(query=self._sparse(terms), using=KEYWORD_VECTOR, limit=depth, filter=flt),
+            m.Prefetch(query=vector[0].tolist(), limit=fusion.depth, filter=flt),
+            m.Prefetch(
+                query=self._sparse(terms), using=KEYWORD_VECTOR, limit=fusion.depth, filter=flt
+            ),
         ]
         # Qdrant's k counts positions from 0 (vecstore.retrieval.rrf_term)
-        rrf = m.Rrf(k=rrf_k + 1, weights=None if weights == (1.0, 1.0) else list(weights))
+        weights = None if fusion.weights == (1.0, 1.0) else list(fusion.weights)
+        rrf = m.Rrf(k=fusion.rrf_k + 1, weights=weights)
         response = self.client.query_points(
             self.name,
             prefetch=sides,
             query=m.RrfQuery(rrf=rrf),
-            limit=top_k,
+            limit=fusion.top_k,
             with_payload=True,
             with_vectors=[""],
         )
