@@ -57,8 +57,11 @@ def search(state: State, terms: keywords.Terms, k: int, where: Filter | None) ->
     weights_of = keywords.idf(df, corpus)
     all_rows = np.concatenate([r for _, r, _ in found])
     values = np.concatenate([ww.astype(np.float64) * weights_of[i] for i, _, ww in found])
-    uniq, inverse = np.unique(all_rows, return_inverse=True)
-    scores = np.bincount(inverse, weights=values, minlength=len(uniq))
+    # Summed per row by counting into an array as long as the rows (no sort of the postings);
+    # each row's terms add up in the same order as before, so equal scores stay equal.
+    size = int(all_rows.max()) + 1
+    uniq = np.flatnonzero(np.bincount(all_rows, minlength=size))
+    scores = np.bincount(all_rows, weights=values, minlength=size)[uniq]
     if len(scores) > k:
         kth = np.partition(scores, len(scores) - k)[len(scores) - k]
         keep = scores >= kth
