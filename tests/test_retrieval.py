@@ -339,3 +339,12 @@ def test_upgrade_indexes_collections_written_before_keyword_search(store_path: P
     assert [s for _, s in got] == pytest.approx([s for _, s in want])
     assert col.upgrade() == 0
     col.close()
+
+
+def test_a_filter_that_keeps_none_of_the_term_holders_gives_no_keyword_hits(
+    docs: Collection,
+) -> None:
+    holders = {h.id for h in docs.query("fox", top_k=10, search="keyword")}
+    others = [i for i, rid in enumerate(DOCS) if rid not in holders]
+    assert holders and others
+    assert docs.query("fox", top_k=5, search="keyword", where={"n": {"$in": others}}) == []

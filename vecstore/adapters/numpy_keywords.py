@@ -57,6 +57,8 @@ def search(state: State, terms: keywords.Terms, k: int, where: Filter | None) ->
     weights_of = keywords.idf(df, corpus)
     all_rows = np.concatenate([r for _, r, _ in found])
     values = np.concatenate([ww.astype(np.float64) * weights_of[i] for i, _, ww in found])
+    if not len(all_rows):  # the filter chose none of the rows holding a term
+        return np.empty(0, np.int64), np.empty(0)
     # Summed per row by counting into an array as long as the rows (no sort of the postings);
     # each row's terms add up in the same order as before, so equal scores stay equal.
     size = int(all_rows.max()) + 1
