@@ -18,7 +18,7 @@ from vecstore import Collection, keywords
 from vecstore.adapters import numpy_layout as layouts
 from vecstore.adapters.numpy_table import Table, write_table
 from vecstore.errors import CapabilityError, ConfigError, InvalidInput
-from vecstore.retrieval import mmr_order
+from vecstore.retrieval import fuse, mmr_order
 
 DOCS = {
     "a": "The quick brown fox jumps over the lazy dog",
@@ -105,6 +105,9 @@ def test_hybrid_fuses_by_reciprocal_rank(docs: Collection) -> None:
     assert [h.score for h in hits] == pytest.approx([cos[h.id] for h in hits])
     only_dense = docs.query(q, top_k=3, search="hybrid", weights=(1.0, 0.0))
     assert [h.id for h in only_dense] == [h.id for h in dense[:3]]
+    # The core's fusion (for a store that ranks keywords but cannot fuse) gives the same.
+    core = fuse(dense, kw, 60, (1.0, 1.0))[:3]
+    assert [(h.id, h.rank_score) for h in core] == [(h.id, h.rank_score) for h in hits]
 
 
 def test_a_weight_divides_its_sides_ranks(docs: Collection) -> None:

@@ -25,9 +25,9 @@ say what ordered the hits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 SEARCHES = ("dense", "keyword", "hybrid")
 RRF_K = 60
+K = TypeVar("K", bound=Hashable)
 MIN_FETCH = 20
 
 
@@ -180,23 +181,31 @@ def rrf_term(rank: int, rrf_k: int, weight: float) -> float:
     return 1 / (float(rank) / weight + (rrf_k + 1) - 1.0)
 
 
+def fused_order(
+    dense: Sequence[K], keyword: Sequence[K], rrf_k: int, weights: tuple[float, float]
+) -> list[tuple[K, float]]:
+    """Reciprocal rank fusion of two rankings of keys (module docstring), best first."""
+    fused: dict[K, float] = {}
+    ranks: dict[K, list[float]] = {}
+    for side, (keys, w) in enumerate(((dense, weights[0]), (keyword, weights[1]))):
+        for rank, key in enumerate(keys, 1):
+            fused[key] = fused.get(key, 0.0) + rrf_term(rank, rrf_k, w)
+            ranks.setdefault(key, [np.inf, np.inf])[side] = rank
+    order = sorted(fused, key=lambda i: (-fused[i], ranks[i][0], ranks[i][1]))
+    return [(key, fused[key]) for key in order]
+
+
 def fuse(
     dense: Sequence[Hit], keyword: Sequence[Hit], rrf_k: int, weights: tuple[float, float]
 ) -> list[Hit]:
-    """Reciprocal rank fusion of two rankings (module docstring), best first."""
-    fused: dict[str, float] = {}
+    """Reciprocal rank fusion of two rankings of hits, best first (each hit as first seen)."""
     first: dict[str, Hit] = {}
-    ranks: dict[str, list[float]] = {}
-    for side, (hits, w) in enumerate(((dense, weights[0]), (keyword, weights[1]))):
-        for rank, hit in enumerate(hits, 1):
-            fused[hit.id] = fused.get(hit.id, 0.0) + rrf_term(rank, rrf_k, w)
-            first.setdefault(hit.id, hit)
-            ranks.setdefault(hit.id, [np.inf, np.inf])[side] = rank
-    order = sorted(fused, key=lambda i: (-fused[i], ranks[i][0], ranks[i][1]))
+    for h in [*dense, *keyword]:
+        first.setdefault(h.id, h)
     out = []
-    for rid in order:
+    for rid, score in fused_order([h.id for h in dense], [h.id for h in keyword], rrf_k, weights):
         h = first[rid]
-        out.append(Hit(h.id, h.score, h.text, h.metadata, h.vector, fused[rid], "hybrid"))
+        out.append(Hit(h.id, h.score, h.text, h.metadata, h.vector, score, "hybrid"))
     return out
 
 

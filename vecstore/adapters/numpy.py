@@ -40,8 +40,9 @@ from vecstore.adapters import numpy_layout as layouts
 from vecstore.adapters import numpy_legacy as legacy
 from vecstore.adapters import numpy_state as states
 from vecstore.adapters import numpy_writer as writer
-from vecstore.adapters.base import Capabilities, CollectionSummary
+from vecstore.adapters.base import Capabilities, CollectionSummary, Fusion
 from vecstore.adapters.common import check_compatible
+from vecstore.adapters.numpy_keywords import hybrid as keyword_hybrid
 from vecstore.adapters.numpy_keywords import search as keyword_search
 from vecstore.adapters.numpy_layout import Layout, check_name
 from vecstore.adapters.numpy_quant import kernel
@@ -356,27 +357,21 @@ class NumpyBackend:
         self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
     ) -> list[list[Hit]]:
         state = self._current()
-        out = []
-        for rows, scores in search(state, vectors, top_k, where, self.compact):
-            found = states.records(state, rows, with_vectors)
-            out.append(
-                [
-                    Hit(rec.id, min(1.0, max(-1.0, score)), rec.text, rec.metadata, rec.vector)
-                    for rec, score in zip(found, scores.tolist(), strict=True)
-                ]
-            )
-        return out
+        found = search(state, vectors, top_k, where, self.compact)
+        return [_hits(state, r, np.clip(scores, -1.0, 1.0), with_vectors) for r, scores in found]
 
     def keyword_query(
         self, terms: Terms, top_k: int, where: Filter | None, with_vectors: bool = False
     ) -> list[Hit]:
         state = self._current()
-        rows, scores = keyword_search(state, terms, top_k, where)
-        found = states.records(state, rows, with_vectors)
-        return [
-            Hit(rec.id, score, rec.text, rec.metadata, rec.vector)
-            for rec, score in zip(found, scores.tolist(), strict=True)
-        ]
+        return _hits(state, *keyword_search(state, terms, top_k, where), with_vectors)
+
+    def hybrid_query(
+        self, vector: Vectors, terms: Terms, where: Filter | None, fusion: Fusion
+    ) -> list[Hit]:
+        state = self._current()  # rows fused first: only the top_k records are read
+        rows, scores = keyword_hybrid(state, vector, terms, where, fusion, self.compact)
+        return _hits(state, rows, scores, True)
 
     def get(self, ids: Sequence[str], with_vectors: bool = False) -> list[StoredRecord]:
         state = self._current()
@@ -437,3 +432,11 @@ class NumpyBackend:
 
     def __repr__(self) -> str:
         return f"NumpyBackend({str(self.directory)!r}, pid={os.getpid()})"
+
+
+def _hits(state: states.State, rows: Any, scores: Any, with_vectors: bool) -> list[Hit]:
+    found = states.records(state, rows, with_vectors)
+    return [
+        Hit(rec.id, float(score), rec.text, rec.metadata, rec.vector)
+        for rec, score in zip(found, np.asarray(scores).tolist(), strict=True)
+    ]

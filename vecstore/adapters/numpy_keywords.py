@@ -14,9 +14,13 @@ import numpy as np
 import numpy.typing as npt
 
 from vecstore import keywords
+from vecstore.adapters.base import Fusion
 from vecstore.adapters.numpy_postings import checked
+from vecstore.adapters.numpy_search import search as dense_search
 from vecstore.adapters.numpy_state import State, masks
 from vecstore.filters import Filter
+from vecstore.records import Vectors
+from vecstore.retrieval import fused_order
 
 Array = npt.NDArray[Any]
 Ints = npt.NDArray[np.int64]
@@ -70,3 +74,23 @@ def search(state: State, terms: keywords.Terms, k: int, where: Filter | None) ->
         uniq, scores = uniq[keep], scores[keep]
     order = np.lexsort((uniq, -scores))[:k]
     return uniq[order], scores[order]
+
+
+def hybrid(
+    state: State,
+    vector: Vectors,
+    terms: keywords.Terms,
+    where: Filter | None,
+    fusion: Fusion,
+    compact: bool,
+) -> tuple[Ints, list[float]]:
+    """Global rows of the best by reciprocal rank fusion of the dense and keyword rankings.
+
+    Both rankings are of rows, fused before any record is read, so that only the ``top_k``
+    records are read (:func:`vecstore.retrieval.fused_order`: the fusion of every store).
+    """
+    dense, _ = dense_search(state, vector, fusion.depth, where, compact)[0]
+    keyword, _ = search(state, terms, fusion.depth, where)
+    order = fused_order(dense.tolist(), keyword.tolist(), fusion.rrf_k, fusion.weights)
+    top = order[: fusion.top_k]
+    return np.array([row for row, _ in top], np.int64), [score for _, score in top]
