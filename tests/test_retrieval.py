@@ -351,3 +351,14 @@ def test_a_filter_that_keeps_none_of_the_term_holders_gives_no_keyword_hits(
     others = [i for i, rid in enumerate(DOCS) if rid not in holders]
     assert holders and others
     assert docs.query("fox", top_k=5, search="keyword", where={"n": {"$in": others}}) == []
+
+
+def test_a_batch_of_keyword_vectors_is_each_texts_own() -> None:
+    texts = [*DOCS.values(), None, "", "fox fox fox FOX Fox", "ünïcode Straße STRASSE x86_64"]
+    rows, terms, weights, lengths = keywords.documents(texts)
+    for i, text in enumerate(texts):
+        one = keywords.document(text)
+        mine = rows == i
+        assert terms[mine].tolist() == one.terms.tolist()
+        assert weights[mine].tobytes() == one.weights.tobytes()  # bit for bit
+        assert lengths[i] == one.length

@@ -24,10 +24,12 @@ once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,8 +62,9 @@ def tokens(text: str) -> list[str]:
     return [t for t in WORDS.findall(folded) if t not in STOP_WORDS]
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def term_id(token: str) -> int:
-    """A token's term id: uint32, the same in every process and store."""
+    """A token's term id: uint32, the same in every process and store (recent ones cached)."""
     return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=4).digest(), "little")
 
 
@@ -93,6 +96,30 @@ def document(text: str | None) -> SparseDoc:
     terms = np.array(sorted(counts), dtype=np.uint32)
     tf = np.array([counts[int(t)] for t in terms], dtype=np.float64)
     return SparseDoc(terms, weight(tf, length), length)
+
+
+def documents(
+    texts: Sequence[str | None],
+) -> tuple[npt.NDArray[np.int64], Terms, Weights, npt.NDArray[np.int64]]:
+    """The keyword vectors of many texts at once: (row, term, weight) triples and each length.
+
+    The same weights as :func:`document` of each text, computed for the whole batch in a few
+    array operations (rows ascending, terms ascending within a row).
+    """
+    flat: list[int] = []
+    lengths = np.zeros(len(texts), np.int64)
+    for i, text in enumerate(texts):
+        if text:
+            toks = tokens(text)
+            lengths[i] = len(toks)
+            flat.extend(term_id(t) for t in toks)
+    rows = np.repeat(np.arange(len(texts), dtype=np.uint64), lengths)
+    keys, tf = np.unique((rows << np.uint64(32)) | np.array(flat, np.uint64), return_counts=True)
+    row = (keys >> np.uint64(32)).astype(np.int64)
+    terms = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    norm = K1 * (1.0 - B + B * lengths[row] / AVGDL)
+    tf64 = tf.astype(np.float64)
+    return row, terms, (tf64 * (K1 + 1.0) / (tf64 + norm)).astype(np.float32), lengths
 
 
 def query_terms(text: str) -> Terms:

@@ -47,12 +47,7 @@ def _postings(terms: Array, rows: Array, weights: Array, lengths: Array) -> dict
 
 def build(texts: Sequence[str | None]) -> dict[str, Array]:
     """The keyword arrays of records with these texts (rows in order)."""
-    docs = [keywords.document(t) for t in texts]
-    sizes = np.fromiter((len(d.terms) for d in docs), np.int64, len(docs))
-    lengths = np.fromiter((d.length for d in docs), np.int64, len(docs))
-    terms = np.concatenate([d.terms for d in docs]) if docs else np.empty(0, np.uint32)
-    weights = np.concatenate([d.weights for d in docs]) if docs else np.empty(0, np.float32)
-    rows = np.repeat(np.arange(len(docs), dtype=np.int64), sizes)
+    rows, terms, weights, lengths = keywords.documents(texts)
     return _postings(terms, rows, weights, lengths)
 
 
