@@ -180,7 +180,7 @@ def test_sparse_and_hybrid_modes_are_the_collections_own(store: VecstoreVectorSt
             with pytest.raises(CapabilityError):
                 store.query(asked)
             continue
-        weights = None if alpha is None else (alpha, 1 - alpha)
+        weights = None if alpha is None else (alpha / 0.7, 1.0)  # scaled: the larger is 1
         want = col.query("node", top_k=5, search=search, weights=weights)
         got = store.query(asked)
         assert got.ids == [h.id for h in want] and got.similarities == [h.score for h in want]

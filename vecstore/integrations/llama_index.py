@@ -18,7 +18,8 @@ public :class:`~vecstore.Collection` API, on any backend:
 * Query modes, all the Collection's own: ``default`` (dense), ``mmr`` (``mmr_threshold`` is
   lambda, default 0.5, from ``mmr_prefetch_k`` or 4 x top k candidates), ``sparse`` (BM25
   keyword search over ``query_str``, ``sparse_top_k``) and ``hybrid`` (``query_str``, fused by
-  reciprocal rank fusion with weights ``alpha`` dense and ``1 - alpha`` keyword, default 0.5);
+  reciprocal rank fusion with weights ``alpha`` dense and ``1 - alpha`` keyword, scaled so the
+  larger is 1: the default 0.5 is the unweighted fusion);
   ``sparse`` and ``hybrid`` encode ``query_str`` with the collection's model for the cosine
   ``similarities``, and are refused (``CapabilityError``) on a store without keyword search.
   Others are refused. ``doc_ids`` restricts to those documents; ``node_ids`` is refused.
@@ -298,8 +299,7 @@ class VecstoreVectorStore(BasePydanticVectorStore):
             if mode == VectorStoreQueryMode.SPARSE:
                 options["top_k"] = query.sparse_top_k or query.similarity_top_k
                 return query.query_str, {**options, "search": "keyword"}
-            alpha = 0.5 if query.alpha is None else float(query.alpha)
-            return query.query_str, {**options, "search": "hybrid", "weights": (alpha, 1 - alpha)}
+            return query.query_str, {**options, "search": "hybrid", "weights": alpha_weights(query)}
         if query.query_embedding is None:
             raise FilterError("a query needs query_embedding (is_embedding_query is True)")
         vector = np.asarray(query.query_embedding, np.float32)
@@ -324,3 +324,14 @@ class VecstoreVectorStore(BasePydanticVectorStore):
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         text_or_vector, options = self._search(query, **kwargs)
         return self._result(await self._collection.aquery(text_or_vector, **options))
+
+
+def alpha_weights(query: Any) -> tuple[float, float]:
+    """LlamaIndex's ``alpha`` as (dense, keyword) weights, the larger 1.
+
+    vecstore's weighted fusion divides each side's ranks by its weight (Qdrant's form), so
+    only weights of 1 give the classic ``1 / (k + rank)``: alpha 0.5 must be (1, 1).
+    """
+    alpha = 0.5 if query.alpha is None else float(query.alpha)
+    larger = max(alpha, 1 - alpha)
+    return (alpha / larger, (1 - alpha) / larger) if larger > 0 else (alpha, 1 - alpha)
