@@ -362,3 +362,16 @@ def test_a_batch_of_keyword_vectors_is_each_texts_own() -> None:
         assert terms[mine].tolist() == one.terms.tolist()
         assert weights[mine].tobytes() == one.weights.tobytes()  # bit for bit
         assert lengths[i] == one.length
+
+
+def test_both_ways_of_summing_bm25_give_the_same_scores(
+    docs: Collection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vecstore.adapters import numpy_keywords
+
+    runs = []
+    for ratio in (0, 10**9):  # over the distinct rows found; into an array of every row
+        monkeypatch.setattr(numpy_keywords, "SPARSE_RATIO", ratio)
+        hits = docs.query("quick fox disk", top_k=5, search="keyword", where={"n": {"$lt": 4}})
+        runs.append([(h.id, h.rank_score) for h in hits])
+    assert runs[0] == runs[1] and len(runs[0]) == 3

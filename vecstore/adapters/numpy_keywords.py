@@ -22,6 +22,7 @@ from vecstore.filters import Filter
 from vecstore.records import Vectors
 from vecstore.retrieval import fused_order
 
+SPARSE_RATIO = 16  # rows per posting above which scores are summed over the rows found only
 Array = npt.NDArray[Any]
 Ints = npt.NDArray[np.int64]
 
@@ -63,11 +64,16 @@ def search(state: State, terms: keywords.Terms, k: int, where: Filter | None) ->
     values = np.concatenate([ww.astype(np.float64) * weights_of[i] for i, _, ww in found])
     if not len(all_rows):  # the filter chose none of the rows holding a term
         return np.empty(0, np.int64), np.empty(0)
-    # Summed per row by counting into an array as long as the rows (no sort of the postings);
-    # each row's terms add up in the same order as before, so equal scores stay equal.
+    # Summed per row: by counting into an array as long as the rows when the postings are
+    # many for it (no sort), else over the distinct rows found (no array of every row, which
+    # at 10M rows would be 80 MB a query). Either adds each row's terms in the same order.
     size = int(all_rows.max()) + 1
-    uniq = np.flatnonzero(np.bincount(all_rows, minlength=size))
-    scores = np.bincount(all_rows, weights=values, minlength=size)[uniq]
+    if size <= SPARSE_RATIO * len(all_rows):
+        uniq = np.flatnonzero(np.bincount(all_rows, minlength=size))
+        scores = np.bincount(all_rows, weights=values, minlength=size)[uniq]
+    else:
+        uniq, inverse = np.unique(all_rows, return_inverse=True)
+        scores = np.bincount(inverse, weights=values, minlength=len(uniq))
     if len(scores) > k:
         kth = np.partition(scores, len(scores) - k)[len(scores) - k]
         keep = scores >= kth
