@@ -17,7 +17,7 @@ from vecstore import keywords
 from vecstore.adapters.base import Fusion
 from vecstore.adapters.numpy_postings import checked
 from vecstore.adapters.numpy_search import search as dense_search
-from vecstore.adapters.numpy_state import State, masks
+from vecstore.adapters.numpy_state import Mask, State, masks
 from vecstore.filters import Filter
 from vecstore.records import Vectors
 from vecstore.retrieval import fused_order
@@ -27,13 +27,23 @@ Array = npt.NDArray[Any]
 Ints = npt.NDArray[np.int64]
 
 
-def search(state: State, terms: keywords.Terms, k: int, where: Filter | None) -> tuple[Ints, Any]:
+def search(
+    state: State,
+    terms: keywords.Terms,
+    k: int,
+    where: Filter | None,
+    picked: list[Mask | None] | None = None,
+) -> tuple[Ints, Any]:
     """Global rows of the ``k`` best BM25 scores among live rows ``where`` selects, and scores.
 
     Best first; equal scores by row. Corpus statistics are over every live row, the filter only
-    chooses among them (as Qdrant's collection-wide IDF does).
+    chooses among them (as Qdrant's collection-wide IDF does). ``picked``: ``masks(state,
+    where)`` when the caller has it already.
     """
-    picked = masks(state, where) if where is not None else [None] * len(state.segments)
+    if where is None:
+        picked = [None] * len(state.segments)
+    elif picked is None:
+        picked = masks(state, where)
     corpus = 0
     df = np.zeros(len(terms), np.int64)
     found: list[tuple[int, Array, Array]] = []  # (term index, global rows, weights)
@@ -95,8 +105,9 @@ def hybrid(
     Both rankings are of rows, fused before any record is read, so that only the ``top_k``
     records are read (:func:`vecstore.retrieval.fused_order`: the fusion of every store).
     """
-    dense, _ = dense_search(state, vector, fusion.depth, where, compact)[0]
-    keyword, _ = search(state, terms, fusion.depth, where)
+    picked = masks(state, where) if where is not None else None  # the filter evaluated once
+    dense, _ = dense_search(state, vector, fusion.depth, where, compact, picked)[0]
+    keyword, _ = search(state, terms, fusion.depth, where, picked)
     order = fused_order(dense.tolist(), keyword.tolist(), fusion.rrf_k, fusion.weights)
     top = order[: fusion.top_k]
     return np.array([row for row, _ in top], np.int64), [score for _, score in top]

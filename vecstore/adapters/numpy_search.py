@@ -122,11 +122,19 @@ def compact_scan(state: State, queries: Vectors, k: int, mask: Mask | None) -> F
 
 
 def search(
-    state: State, queries: Vectors, k: int, where: Filter | None, compact: bool = True
+    state: State,
+    queries: Vectors,
+    k: int,
+    where: Filter | None,
+    compact: bool = True,
+    picked: list[Mask | None] | None = None,
 ) -> Found:
-    """Per query, the global rows of the top k live records ``where`` selects, and scores."""
+    """Per query, the global rows of the top k live records ``where`` selects, and scores.
+
+    ``picked``: ``masks(state, where)`` when the caller has it already.
+    """
     none: Found = [(np.empty(0, np.int64), np.empty(0, np.float32)) for _ in queries]
-    parts = masks(state, where)
+    parts = masks(state, where) if picked is None else picked
     if where is not None:
         rows = selected_rows(state, parts)  # type: ignore[arg-type]  # no None with a filter
         if len(rows) == 0 or k == 0:
