@@ -294,6 +294,34 @@ class Index:
         return out
 
 
+def _injected_fault(index: Index) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """A 429 or a 503 at the index's fail rate (None: serve the request)."""
+    if not index.fail_rate or index.rng.random() >= index.fail_rate:
+        return None
+    if index.rng.random() < 0.5:
+        return 429, {"code": 8, "message": "Too many requests"}, {"Retry-After": "0"}
+    return 503, {"code": 14, "message": "Service unavailable"}, {}
+
+
+def _route(
+    index: Index, method: str, path: str, body: Any, query: dict[str, list[str]]
+) -> dict[str, Any]:
+    routes = {
+        ("POST", "/vectors/upsert"): lambda: index.upsert(body),
+        ("POST", "/query"): lambda: index.query(body),
+        ("GET", "/vectors/fetch"): lambda: index.fetch(query),
+        ("POST", "/vectors/fetch_by_metadata"): lambda: index.fetch_by_metadata(body),
+        ("POST", "/vectors/delete"): lambda: index.delete(body),
+        ("POST", "/describe_index_stats"): lambda: index.stats(body),
+        ("GET", "/vectors/list"): lambda: index.list(query),
+    }
+    route = routes.get((method, path))
+    if route is None:
+        raise ApiFailure(404, f"no route {method} {path}", code=5)
+    out: dict[str, Any] = route()
+    return out
+
+
 def _handler(index: Index) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -321,31 +349,14 @@ def _handler(index: Index) -> type[BaseHTTPRequestHandler]:
             try:
                 if not self.headers.get("Api-Key"):
                     raise ApiFailure(401, "missing Api-Key", code=16)
-                if index.fail_rate and index.rng.random() < index.fail_rate:
-                    if index.rng.random() < 0.5:
-                        self._send(
-                            429, {"code": 8, "message": "Too many requests"}, {"Retry-After": "0"}
-                        )
-                    else:
-                        self._send(503, {"code": 14, "message": "Service unavailable"})
+                fault = _injected_fault(index)
+                if fault is not None:
+                    self._send(*fault)
                     return
                 if length > MAX_REQUEST_BYTES:
                     raise ApiFailure(413, f"request of {length} bytes exceeds 2 MB", code=3)
                 body = json.loads(raw) if raw else {}
-                query = parse_qs(url.query)
-                routes = {
-                    ("POST", "/vectors/upsert"): lambda: index.upsert(body),
-                    ("POST", "/query"): lambda: index.query(body),
-                    ("GET", "/vectors/fetch"): lambda: index.fetch(query),
-                    ("POST", "/vectors/fetch_by_metadata"): lambda: index.fetch_by_metadata(body),
-                    ("POST", "/vectors/delete"): lambda: index.delete(body),
-                    ("POST", "/describe_index_stats"): lambda: index.stats(body),
-                    ("GET", "/vectors/list"): lambda: index.list(query),
-                }
-                route = routes.get((method, url.path))
-                if route is None:
-                    raise ApiFailure(404, f"no route {method} {url.path}", code=5)
-                self._send(200, route())
+                self._send(200, _route(index, method, url.path, body, parse_qs(url.query)))
             except ApiFailure as exc:
                 self._send(exc.status, {"code": exc.code, "message": str(exc), "details": []})
 

@@ -253,7 +253,9 @@ def test_the_store_lists_its_vecstore_collections(server: tuple[str, int]) -> No
         col.upsert([f"text {i}" for i in range(n)])
         col.close()
     col = server_collection(server, a)
-    found = {c.name: c for c in col.backend.collections() or []}
+    catalog = col.backend.abilities.catalog
+    assert catalog is not None
+    found = {c.name: c for c in catalog.collections()}
     col.close()
     assert (found[a].count, found[b].count) == (2, 3)
     assert (found[a].model, found[a].dimension) == (f"hash:{DIM}", DIM)

@@ -176,7 +176,7 @@ def test_sparse_and_hybrid_modes_are_the_collections_own(store: VecstoreVectorSt
     col = store.client
     for mode, search, alpha in (("sparse", "keyword", None), ("hybrid", "hybrid", 0.3)):
         asked = query("node", mode=VectorStoreQueryMode(mode), query_str="node", alpha=alpha)
-        if not col.backend.keyword_search():
+        if col.backend.abilities.keyword is None:
             with pytest.raises(CapabilityError):
                 store.query(asked)
             continue

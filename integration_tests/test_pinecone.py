@@ -266,7 +266,9 @@ def test_the_index_lists_its_vecstore_namespaces() -> None:
         a, b = unique("lista"), unique("listb")
         pinecone_collection(host, a).upsert(["one", "two"])
         pinecone_collection(host, b).upsert(["three"])
-        found = {c.name: c for c in pinecone_collection(host, a).backend.collections() or []}
+        catalog = pinecone_collection(host, a).backend.abilities.catalog
+        assert catalog is not None
+        found = {c.name: c for c in catalog.collections()}
         assert sorted(found) == sorted([a, b])
         assert (found[a].count, found[b].count) == (2, 1)
         assert (found[a].model, found[a].dimension) == (f"hash:{DIM}", DIM)

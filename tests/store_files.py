@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
-from vecstore.adapters import numpy_files as v1
-from vecstore.adapters import numpy_layout as layouts
+from vecstore.adapters.numpy import format1 as v1
+from vecstore.adapters.numpy import format2 as layouts
+from vecstore.adapters.numpy.files import create, durable, fsync_dir, write_file
+from vecstore.adapters.numpy.manifest import info_json
 from vecstore.records import CollectionInfo
 
 
@@ -43,20 +46,38 @@ def committed_sizes_match(directory: Path, dimension: int) -> bool:
     )
 
 
+def _write_npy(path: Path, vectors: np.ndarray[Any, Any]) -> int:
+    tmp = path.with_name(path.name + ".tmp")
+    with create(tmp) as fh:
+        np.lib.format.write_array(fh, np.ascontiguousarray(vectors, dtype=np.float32))
+        return durable(fh, tmp, path)
+
+
 def write_format_1(
     directory: Path,
     info: CollectionInfo,
     segments: list[tuple[np.ndarray[Any, Any], list[str], list[str | None], list[Any]]],
     dead: dict[int, list[int]] | None = None,
 ) -> None:
-    """A collection as vecstore wrote it before format 2: one JSON and one .npy per segment."""
+    """A collection as vecstore wrote it before format 2: one JSON and one .npy per segment.
+
+    vecstore no longer writes format 1: this is that writer, kept for the tests of reading and
+    upgrading such collections.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     entries = []
     for n, (vectors, ids, texts, metas) in enumerate(segments, start=1):
-        data = v1.SegmentData(vectors.astype(np.float32), ids, texts, metas)
-        entry = v1.write_segment(directory, f"seg-{n:08d}", data)
+        name = f"seg-{n:08d}"
+        npy_bytes = _write_npy(directory / f"{name}.npy", vectors)
+        body = {"ids": ids, "texts": texts, "metadata": metas}
+        json_bytes = write_file(directory / f"{name}.json", orjson.dumps(body))
         rows = (dead or {}).get(n - 1, [])
         entries.append(
-            v1.SegmentEntry(entry.name, entry.rows, tuple(rows), entry.npy_bytes, entry.json_bytes)
+            {"name": name, "rows": len(ids), "dead": rows, "npy_bytes": npy_bytes,
+             "json_bytes": json_bytes}
         )
-    v1.write_manifest(directory, v1.Manifest(info, len(segments), tuple(entries)))
+    raw = {"format": v1.FORMAT, "info": info_json(info), "generation": len(segments),
+           "segments": entries}
+    v1.parse(raw)  # what format 1 accepts
+    write_file(directory / "manifest.json", orjson.dumps(raw, option=orjson.OPT_INDENT_2))
+    fsync_dir(directory)

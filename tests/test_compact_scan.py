@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vecstore.adapters import numpy_quant, numpy_search, numpy_writer
-from vecstore.adapters.numpy import NumpyBackend
+from vecstore.adapters.numpy import NumpyBackend, dense, quantization, writer
 from vecstore.filters import matches, parse
 from vecstore.records import CollectionInfo, RecordBatch
 from vecstore.testing.strategies import filters, metadata
@@ -65,11 +64,11 @@ def test_the_bound_holds_for_every_row() -> None:
     rows = unit(rng.standard_normal((4_000, DIM)))
     rows[:50] = unit(np.eye(DIM)[rng.integers(0, DIM, 50)] + 1e-3 * rng.standard_normal((50, DIM)))
     q = unit(rng.standard_normal((3, DIM)))
-    coded = numpy_quant.quantize(rows)
-    q8, sq, eq, qn = numpy_quant.code_queries(q)
-    dots = numpy_quant.int_dots(q8, coded["codes"], 1)
+    coded = quantization.quantize(rows)
+    q8, sq, eq, qn = quantization.code_queries(q)
+    dots = quantization.int_dots(q8, coded["codes"], 1)
     approx = dots * coded["scale"].astype(np.float64) * sq[:, None]
-    radius = coded["err"] * (qn + eq)[:, None] + eq[:, None] * numpy_quant.NORM_SLACK
+    radius = coded["err"] * (qn + eq)[:, None] + eq[:, None] * quantization.NORM_SLACK
     exact = q.astype(np.float64) @ rows.astype(np.float64).T
     assert np.all(np.abs(exact - approx) <= radius)
     assert np.all(dots == np.rint(dots))  # exact integers
@@ -135,13 +134,13 @@ def test_the_compact_route_is_taken(store: NumpyBackend, monkeypatch: pytest.Mon
     rng = np.random.default_rng(6)
     fill(store, unit(rng.standard_normal((5_000, DIM))))
     calls: list[int] = []
-    real = numpy_search.compact_scan
+    real = dense.compact_scan
 
     def spy(*args: object) -> object:
         calls.append(1)
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(numpy_search, "compact_scan", spy)
+    monkeypatch.setattr(dense, "compact_scan", spy)
     store.query(unit(rng.standard_normal((1, DIM))), 10, None)
     assert calls == [1]
 
@@ -184,7 +183,7 @@ def test_merged_and_compacted_segments_filter_as_the_reference(
     rng = np.random.default_rng(0)
     stored: dict[str, dict[str, Any]] = {}
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(numpy_writer, "TIER", 2)
+        mp.setattr(writer, "TIER", 2)
         for b, metas in enumerate(batches):
             ids = [f"{b}-{i}" for i in range(len(metas))]
             vectors = unit(rng.standard_normal((len(metas), DIM)))

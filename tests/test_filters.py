@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vecstore.adapters.columns import ColumnIndex
+from vecstore.adapters.numpy.columns import ColumnIndex
 from vecstore.errors import FilterError
 from vecstore.filters import And, Compare, Exists, Not, Or, matches, operators, parse
 from vecstore.testing.strategies import filters, metadata

@@ -19,7 +19,7 @@ import pytest
 from tests.conftest import intact, make_collection, reopened
 from tests.disks import fill
 from vecstore import errors
-from vecstore.adapters import numpy_files
+from vecstore.adapters.numpy import files
 from vecstore.collection import Collection
 from vecstore.errors import (
     FilterError,
@@ -238,5 +238,5 @@ def test_huge_and_subnormal_vectors(seeded: Collection) -> None:
 def test_numpy_files_write_only_regular_files(tmp_path: Path) -> None:
     target = tmp_path / "f.json"
     (tmp_path / "f.json.tmp").symlink_to(tmp_path / "elsewhere")
-    numpy_files.write_file(target, b"{}")
+    files.write_file(target, b"{}")
     assert target.read_bytes() == b"{}" and not (tmp_path / "elsewhere").exists()

@@ -15,7 +15,7 @@ import pytest
 
 from tests import store_files
 from tests.conftest import DIM, make_collection
-from vecstore.adapters import numpy_writer
+from vecstore.adapters.numpy import writer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,23 +29,23 @@ def test_a_merge_the_disk_cannot_take_is_deferred(
     store_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     col = make_collection(store_path)
-    real = numpy_writer.merge
+    real = writer.merge
 
     def full(*args: Any) -> Any:
         real(*args)  # its files written, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(numpy_writer, "merge", full)
-    fill(col, numpy_writer.TIER + 2)  # every write past the eighth wants a merge
+    monkeypatch.setattr(writer, "merge", full)
+    fill(col, writer.TIER + 2)  # every write past the eighth wants a merge
     assert "deferred" in caplog.text
-    assert len(col.store.segments) > numpy_writer.TIER  # type: ignore[attr-defined]
-    assert col.count() == 5 * (numpy_writer.TIER + 2)  # every acknowledged write stands
+    assert len(col.store.segments) > writer.TIER  # type: ignore[attr-defined]
+    assert col.count() == 5 * (writer.TIER + 2)  # every acknowledged write stands
     monkeypatch.undo()
     fill(col, 1, start=100)  # the next writer merges, and removes what the failed one left
     directory = store_path / "test"
-    assert len(col.store.segments) < numpy_writer.TIER  # type: ignore[attr-defined]
+    assert len(col.store.segments) < writer.TIER  # type: ignore[attr-defined]
     assert store_files.on_disk(directory) == store_files.listed(directory)
-    assert col.count() == 5 * (numpy_writer.TIER + 3) and col.get(["3-4"])[0].text == "record 3 4"
+    assert col.count() == 5 * (writer.TIER + 3) and col.get(["3-4"])[0].text == "record 3 4"
     col.close()
 
 
@@ -55,15 +55,15 @@ def test_a_writer_killed_mid_merge_leaves_what_the_next_cleans(store_path: Path)
         from pathlib import Path
         from tests.conftest import make_collection
         from tests.test_numpy_merges import fill
-        from vecstore.adapters import numpy_writer
-        real = numpy_writer.merge
+        from vecstore.adapters.numpy import writer
+        real = writer.merge
         def slow(*args):
             layout = real(*args)  # the merged table written, not committed
             print("merged", flush=True)
             time.sleep(60)
             return layout
-        numpy_writer.merge = slow
-        fill(make_collection(Path({str(store_path)!r})), numpy_writer.TIER + 1)
+        writer.merge = slow
+        fill(make_collection(Path({str(store_path)!r})), writer.TIER + 1)
     """)
     with subprocess.Popen(
         [sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True
@@ -73,9 +73,9 @@ def test_a_writer_killed_mid_merge_leaves_what_the_next_cleans(store_path: Path)
     directory = store_path / "test"
     assert store_files.on_disk(directory) != store_files.listed(directory)  # debris
     col = make_collection(store_path)
-    assert col.count() == 5 * numpy_writer.TIER  # the last commit, whole
+    assert col.count() == 5 * writer.TIER  # the last commit, whole
     fill(col, 1, start=50)
     assert store_files.on_disk(directory) == store_files.listed(directory)
     assert store_files.committed_sizes_match(directory, DIM)
-    assert col.count() == 5 * (numpy_writer.TIER + 1)
+    assert col.count() == 5 * (writer.TIER + 1)
     col.close()

@@ -22,7 +22,7 @@ from vecstore import (
     StoreCorrupted,
     StoreError,
 )
-from vecstore.adapters import numpy_layout, numpy_writer
+from vecstore.adapters.numpy import format2, writer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -137,7 +137,7 @@ def test_crash_before_commit_keeps_previous_state(
     def crash(*args: object) -> None:
         raise OSError("simulated crash before the manifest is replaced")
 
-    monkeypatch.setattr(numpy_layout, "write", crash)
+    monkeypatch.setattr(format2, "write", crash)
     with pytest.raises(StoreError, match="simulated crash"):  # a vecstore error, not a raw one
         col.upsert(["after", "new"], ids=["a", "b"], metadata=[{"v": 2}, None])
     monkeypatch.undo()
@@ -204,7 +204,7 @@ def test_damaged_files_raise_store_corrupted(store_path: Path, damage: str) -> N
     col.delete(["j"])
     col.close()
     directory = store_path / "test"
-    layout = numpy_layout.parse(store_files.manifest(directory))
+    layout = format2.parse(store_files.manifest(directory))
     vec = directory / layout.vectors.name
     table = directory / f"{layout.segments[0].name}.tbl"
     assert layout.segments[0].dead is not None
@@ -265,13 +265,13 @@ def test_compaction_bounds_segments_and_keeps_records(store_path: Path) -> None:
     for i in range(40):
         col.upsert([f"record {i}"], ids=[f"r{i}"], metadata=[{"i": i}])
         col.upsert([f"record {i} again"], ids=[f"r{i // 2}"], metadata=[{"i": i}])
-    assert len(col.store.segments) < 2 * numpy_writer.TIER  # type: ignore[attr-defined]
+    assert len(col.store.segments) < 2 * writer.TIER  # type: ignore[attr-defined]
     assert col.count() == 40
     assert col.get(["r5"])[0].text == "record 11 again"
     directory = store_path / "test"
     assert store_files.on_disk(directory) == store_files.listed(directory)
-    layout = numpy_layout.parse(store_files.manifest(directory))
-    assert layout.rows - layout.live <= numpy_writer.MAX_DEAD_FRACTION * layout.rows
+    layout = format2.parse(store_files.manifest(directory))
+    assert layout.rows - layout.live <= writer.MAX_DEAD_FRACTION * layout.rows
     (rec,) = col.get(["r5"], with_vectors=True)  # vectors survive the merges row for row
     np.testing.assert_allclose(rec.vector, HashEncoder(32).encode([rec.text or ""])[0], atol=1e-6)
     col.close()

@@ -17,7 +17,7 @@ import pytest
 from tests import store_files
 from tests.conftest import DIM, make_collection
 from vecstore import HashEncoder, StoreError
-from vecstore.adapters import numpy_legacy, numpy_vectors
+from vecstore.adapters.numpy import upgrade, vectors
 from vecstore.collection import Collection
 from vecstore.records import CollectionInfo
 
@@ -54,15 +54,15 @@ def answers(col: Collection) -> list[Any]:
 def test_an_old_collection_answers_as_it_did(store_path: Path) -> None:
     live = old_collection(store_path)
     col = make_collection(store_path)
-    assert col.store.describe()["format"] == 1  # type: ignore[attr-defined]
+    assert col.store.describe().details["format"] == 1  # type: ignore[attr-defined]
     before = answers(col)
     assert before[0] == len(live) and before[3][0][0] == "s0-1"
     assert col.upgrade() == len(live)
-    assert col.store.describe()["format"] == 2  # type: ignore[attr-defined]
+    assert col.store.describe().details["format"] == 2  # type: ignore[attr-defined]
     assert answers(col) == before
     directory = store_path / "test"
     assert store_files.on_disk(directory) == store_files.listed(directory)  # old files gone
-    assert not (directory / numpy_legacy.PROGRESS).exists()
+    assert not (directory / upgrade.PROGRESS).exists()
     assert col.upgrade() == 0  # nothing left to do
     col.close()
     again = make_collection(store_path)
@@ -78,7 +78,7 @@ def test_the_first_write_upgrades(store_path: Path) -> None:
     reader = make_collection(store_path)
     assert reader.count() == len(live)
     col.upsert(["a new one"], ids=["new"], metadata=[{"seg": 9}])
-    assert col.store.describe()["format"] == 2  # type: ignore[attr-defined]
+    assert col.store.describe().details["format"] == 2  # type: ignore[attr-defined]
     assert reader.count() == len(live) + 1  # a reader of the old format follows the switch
     assert reader.count({"seg": 9}) == 1 and reader.get(["s0-0"]) == []
     col.close()
@@ -89,10 +89,10 @@ def test_an_interrupted_upgrade_goes_on_from_where_it_stopped(
     store_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     live = old_collection(store_path, segments=4, rows=50)
-    monkeypatch.setattr(numpy_legacy, "PROGRESS_ROWS", 30)
+    monkeypatch.setattr(upgrade, "PROGRESS_ROWS", 30)
     starts: list[int] = []
     failed: list[bool] = []
-    real = numpy_vectors.append
+    real = vectors.append
 
     def failing(directory: Path, entry: Any, dimension: int, blocks: Any) -> Any:
         starts.append(entry.rows)
@@ -101,12 +101,12 @@ def test_an_interrupted_upgrade_goes_on_from_where_it_stopped(
             raise OSError(28, "No space left on device")
         return real(directory, entry, dimension, blocks)
 
-    monkeypatch.setattr(numpy_legacy, "append", failing)
+    monkeypatch.setattr(upgrade, "append", failing)
     col = make_collection(store_path)
     with pytest.raises(StoreError, match="No space left"):
         col.upgrade()
-    assert col.count() == len(live) and col.store.describe()["format"] == 1  # type: ignore[attr-defined]
-    assert (store_path / "test" / numpy_legacy.PROGRESS).exists()
+    assert col.count() == len(live) and col.store.describe().details["format"] == 1  # type: ignore[attr-defined]
+    assert (store_path / "test" / upgrade.PROGRESS).exists()
     starts.clear()
     assert col.upgrade() == len(live)
     assert starts[0] == 50  # two blocks (30 + 20 rows) were kept, not written again
@@ -120,14 +120,14 @@ def test_a_killed_upgrade_is_finished_by_the_next(store_path: Path) -> None:
         import time
         from pathlib import Path
         from tests.conftest import make_collection
-        from vecstore.adapters import numpy_legacy
-        numpy_legacy.PROGRESS_ROWS = 100
-        real = numpy_legacy.append
+        from vecstore.adapters.numpy import upgrade
+        upgrade.PROGRESS_ROWS = 100
+        real = upgrade.append
         def slow(*args):
             print("block", flush=True)
             time.sleep(0.2)
             return real(*args)
-        numpy_legacy.append = slow
+        upgrade.append = slow
         make_collection(Path({str(store_path)!r})).upgrade()
     """)
     with subprocess.Popen(

@@ -126,7 +126,7 @@ def test_the_store_lists_its_vecstore_collections(tmp_path: Path) -> None:
     col.close()
     col = Collection("second", encoder=HashEncoder(DIM), settings=s)
     col.upsert(["three"])
-    found = col.backend.collections()
+    found = col.backend.abilities.catalog.collections()
     col.close()
     assert [(c.name, c.count, c.model, c.dimension) for c in found or []] == [
         ("first", 2, f"hash:{DIM}", DIM),

@@ -15,8 +15,9 @@ import pytest
 
 from tests.conftest import make_collection
 from vecstore import Collection, keywords
-from vecstore.adapters import numpy_layout as layouts
-from vecstore.adapters.numpy_table import Table, write_table
+from vecstore.adapters.numpy import format2 as layouts
+from vecstore.adapters.numpy import manifest
+from vecstore.adapters.numpy.table import Table, write_table
 from vecstore.errors import CapabilityError, ConfigError, InvalidInput
 from vecstore.retrieval import fuse, mmr_order
 
@@ -314,7 +315,7 @@ def test_keyword_index_survives_merges_compaction_and_new_processes(store_path: 
 
 def _strip_keyword_arrays(directory: Path) -> None:
     """Make a collection look written before keyword search: tables without postings."""
-    raw, _ = layouts.read(directory)
+    raw, _ = manifest.read(directory)
     layout = layouts.parse(raw)
     entries = []
     for entry in layout.segments:
@@ -367,11 +368,11 @@ def test_a_batch_of_keyword_vectors_is_each_texts_own() -> None:
 def test_both_ways_of_summing_bm25_give_the_same_scores(
     docs: Collection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from vecstore.adapters import numpy_keywords
+    from vecstore.adapters.numpy import keyword
 
     runs = []
     for ratio in (0, 10**9):  # over the distinct rows found; into an array of every row
-        monkeypatch.setattr(numpy_keywords, "SPARSE_RATIO", ratio)
+        monkeypatch.setattr(keyword, "SPARSE_RATIO", ratio)
         hits = docs.query("quick fox disk", top_k=5, search="keyword", where={"n": {"$lt": 4}})
         runs.append([(h.id, h.rank_score) for h in hits])
     assert runs[0] == runs[1] and len(runs[0]) == 3

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vecstore import search
+from vecstore.adapters.numpy import dense as search
 
 
 @settings(max_examples=150, deadline=None)

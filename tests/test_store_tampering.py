@@ -20,7 +20,8 @@ import pytest
 from tests import store_files
 from tests.conftest import DIM, intact, make_collection, reopened
 from vecstore import HashEncoder
-from vecstore.adapters import numpy_records, numpy_table
+from vecstore.adapters.numpy import records as numpy_records
+from vecstore.adapters.numpy import table as numpy_table
 from vecstore.collection import Collection
 from vecstore.errors import StoreCorrupted
 from vecstore.records import CollectionInfo
@@ -267,7 +268,7 @@ def test_the_last_good_commit_stays_readable_in_a_running_reader(seeded: Collect
 
 def test_format_1_is_intact_through_the_fixture(seeded_v1: Collection) -> None:
     intact(seeded_v1)
-    assert seeded_v1.store.describe()["format"] == 1
+    assert seeded_v1.store.describe().details["format"] == 1
     np.testing.assert_allclose(
         seeded_v1.get(["k1"], with_vectors=True)[0].vector,  # type: ignore[arg-type]
         HashEncoder(DIM).encode(["kept one"])[0],

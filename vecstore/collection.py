@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vecstore import batches, filters, retrieval, validation
-from vecstore.adapters.base import Backend, MatrixSource, create_backend
+from vecstore.adapters.base import Backend, MatrixSource, StoreListing, create_backend
 from vecstore.aio import in_thread, twin
 from vecstore.encoders import Encoder, checked_vectors, encode_queries, encoder_from_name
-from vecstore.errors import FilterError, InvalidInput, InvalidName, StoreError
+from vecstore.errors import CapabilityError, FilterError, InvalidInput, InvalidName, StoreError
 from vecstore.hashing import public_hit, public_record
 from vecstore.metadata import MetadataPolicy, check_policy
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
@@ -83,13 +83,11 @@ class Collection:
             self.backend_name = type(backend).__name__
         else:
             self.backend_name = backend or settings.backend
-        inner = (
-            backend
+        self._backend = (
+            RetryingBackend(backend, policy_of(settings.retry))
             if isinstance(backend, Backend)
-            else create_backend(self.backend_name, name, settings)
+            else store_of(self.backend_name, name, settings)
         )
-        policy = policy_of(settings.retry)
-        self._backend = RetryingBackend(inner, policy)
         self._closed = False
         self._rerankers = Rerankers()
         wanted = CollectionInfo(name, self.encoder.name, self.encoder.dimension)
@@ -266,7 +264,7 @@ class Collection:
             "dimension": self.info.dimension,
             "metric": self.info.metric,
             "count": self.count(),
-            **self.backend.describe(),
+            **self.backend.describe().details,
         }
 
     # -- jobs (vecstore.jobs), over this facade -----------------------------------------------
@@ -392,7 +390,7 @@ class Collection:
 
     def matrix_source(self) -> MatrixSource | None:
         """The backend, when it can hand over its vectors as one matrix (else None)."""
-        return self.backend.matrix_source()
+        return self.backend.abilities.matrix
 
     def close(self) -> None:
         """Release the backend's files, locks and connections (a second close does nothing)."""
@@ -427,6 +425,30 @@ class Collection:
         return (
             f"Collection({self.name!r}, backend={self.backend_name!r}, model={self.info.model!r})"
         )
+
+
+def store_of(backend: str, collection: str, settings: Settings) -> RetryingBackend:
+    """The backend called ``backend`` for ``collection``, every call retried by ``settings``."""
+    return RetryingBackend(create_backend(backend, collection, settings), policy_of(settings.retry))
+
+
+def list_collections(*, config_file: str | Path | None = None, **overrides: Any) -> StoreListing:
+    """The vecstore collections of the configured store (``vecstore list``), by name.
+
+    The store is built as :func:`open_collection` builds it, from the same configuration; a store
+    that cannot list its collections raises ``CapabilityError``.
+    """
+    from vecstore.config import load_settings
+
+    settings = load_settings(config_file, **overrides)
+    backend = store_of(settings.backend, settings.collection, settings)
+    try:
+        catalog = backend.abilities.catalog
+        if catalog is None:
+            raise CapabilityError(f"the {settings.backend} store cannot list its collections")
+        return StoreListing(backend.describe(), catalog.collections())
+    finally:
+        backend.close()
 
 
 def open_collection(

@@ -180,9 +180,7 @@ def normalize_metadata(
     out: Metadata = {}
     for key, raw in metadata.items():
         if key not in _KEYS_SEEN:
-            check_key(key, record)
-            if len(_KEYS_SEEN) < MAX_KEYS_SEEN:
-                _KEYS_SEEN[key] = None
+            _learn_key(key, record)
         kind = type(raw)
         # The common values, checked inline (the same checks as _value, a tenth of the cost).
         if kind is str and raw.isascii() or kind is bool:
@@ -201,11 +199,22 @@ def normalize_metadata(
             raise InvalidInput(reason, record=record, field=f"metadata.{key}")
         assert value is not None
         out[key] = value
-    size = len(orjson.dumps(out))
+    _check_size(out, record)
+    return out
+
+
+def _learn_key(key: Any, record: int | str) -> None:
+    """Check a key not seen before; remember it (up to :data:`MAX_KEYS_SEEN` keys)."""
+    check_key(key, record)
+    if len(_KEYS_SEEN) < MAX_KEYS_SEEN:
+        _KEYS_SEEN[key] = None
+
+
+def _check_size(metadata: Metadata, record: int | str) -> None:
+    size = len(orjson.dumps(metadata))
     if size > MAX_METADATA_BYTES:
         raise InvalidInput(
             f"metadata is {size} bytes as JSON, over the {MAX_METADATA_BYTES}-byte limit",
             record=record,
             field="metadata",
         )
-    return out

@@ -25,14 +25,14 @@ say what ordered the hits.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from vecstore import keywords
-from vecstore.adapters.base import Fusion
+from vecstore.adapters.base import Fusion, fused_order
 from vecstore.errors import CapabilityError, InvalidInput
 from vecstore.filters import Filter
 from vecstore.records import Hit, Vectors
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 SEARCHES = ("dense", "keyword", "hybrid")
 RRF_K = 60
-K = TypeVar("K", bound=Hashable)
 MIN_FETCH = 20
 
 
@@ -133,7 +132,7 @@ def plan(
 
 def query_text(query: Any, p: Plan, backend: RetryingBackend, store: str) -> str | None:
     """The query's text (None for a vector), after refusing what cannot run, before any I/O."""
-    if p.search != "dense" and not backend.keyword_search():
+    if p.search != "dense" and backend.abilities.keyword is None:
         why = backend.capabilities.no_keywords
         raise CapabilityError(
             f"the {store} store cannot rank by keywords{f' ({why})' if why else ''}, so "
@@ -165,34 +164,13 @@ def _dense(
 def _keyword(
     backend: RetryingBackend, terms: keywords.Terms, q: Vectors, n: int, where: Filter | None
 ) -> list[Hit]:
-    found = backend.keyword_query(terms, n, where, with_vectors=True)
+    store = backend.abilities.keyword
+    if store is None:  # refused before any I/O (query_text); a store that lost it since
+        raise CapabilityError("the store cannot rank by keywords")
+    found = store.keyword_query(terms, n, where, with_vectors=True)
     return [
         Hit(h.id, _cosine(h, q), h.text, h.metadata, h.vector, h.score, "keyword") for h in found
     ]
-
-
-def rrf_term(rank: int, rrf_k: int, weight: float) -> float:
-    """One side's share of a fused score: ``1 / (rrf_k + rank / weight)``, 0 at weight 0.
-
-    Written as Qdrant writes it (``k = rrf_k + 1``), so that equal scores come out equal in both.
-    """
-    if weight <= 0:
-        return 0.0
-    return 1 / (float(rank) / weight + (rrf_k + 1) - 1.0)
-
-
-def fused_order(
-    dense: Sequence[K], keyword: Sequence[K], rrf_k: int, weights: tuple[float, float]
-) -> list[tuple[K, float]]:
-    """Reciprocal rank fusion of two rankings of keys (module docstring), best first."""
-    fused: dict[K, float] = {}
-    ranks: dict[K, list[float]] = {}
-    for side, (keys, w) in enumerate(((dense, weights[0]), (keyword, weights[1]))):
-        for rank, key in enumerate(keys, 1):
-            fused[key] = fused.get(key, 0.0) + rrf_term(rank, rrf_k, w)
-            ranks.setdefault(key, [np.inf, np.inf])[side] = rank
-    order = sorted(fused, key=lambda i: (-fused[i], ranks[i][0], ranks[i][1]))
-    return [(key, fused[key]) for key in order]
 
 
 def fuse(
@@ -231,9 +209,10 @@ def first_stage(
             Hit(h.id, h.score, h.text, h.metadata, h.vector, h.score, "hybrid:dense")
             for h in _dense(backend, vector, p.pool, where, vectors)
         ]
-    if backend.hybrid_search():  # the store fuses the two rankings in one request
+    fuser = backend.abilities.hybrid
+    if fuser is not None:  # the store fuses the two rankings in one request
         fusion = Fusion(p.fetch_k, p.pool, p.rrf_k, p.weights)
-        found = backend.hybrid_query(vector, terms, where, fusion)
+        found = fuser.hybrid_query(vector, terms, where, fusion)
         return [
             Hit(h.id, _cosine(h, q), h.text, h.metadata, h.vector, h.score, "hybrid") for h in found
         ]

@@ -15,6 +15,7 @@ set. Measured with the random-fault tests in ``integration_tests/test_faults.py`
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -35,16 +36,14 @@ from vecstore.adapters.base import (
     Backend,
     Capabilities,
     Catalog,
-    CollectionSummary,
-    Fusion,
     HybridSearch,
     KeywordSearch,
     MatrixSource,
+    StoreDescription,
     Upgradable,
 )
-from vecstore.errors import CapabilityError, VecstoreError
+from vecstore.errors import VecstoreError
 from vecstore.filters import Filter
-from vecstore.keywords import Terms
 from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
 
 if TYPE_CHECKING:
@@ -88,6 +87,55 @@ class _Wait(wait_random_exponential):
         return max(backoff, float(after)) if after is not None else backoff
 
 
+@dataclass(frozen=True, slots=True)
+class Abilities:
+    """The optional abilities of a store (:mod:`vecstore.adapters.base`), each None if it lacks it.
+
+    Every one is reached the same way, through a handle whose method calls are retried like the
+    store's own (:class:`_Retried`): ``backend.abilities.keyword.keyword_query(...)``.
+    """
+
+    keyword: KeywordSearch | None
+    hybrid: HybridSearch | None
+    matrix: MatrixSource | None
+    catalog: Catalog | None
+    upgrade: Upgradable | None
+
+    @classmethod
+    def of(cls, store: Backend, run: Callable[[Callable[[], Any]], Any]) -> Abilities:
+        """The abilities ``store`` has, each call through ``run``."""
+
+        def ability(protocol: type) -> Any:
+            return _Retried(store, run) if isinstance(store, protocol) else None
+
+        return cls(
+            ability(KeywordSearch),
+            ability(HybridSearch),
+            ability(MatrixSource),
+            ability(Catalog),
+            ability(Upgradable),
+        )
+
+
+class _Retried:
+    """A store seen through one of its optional abilities: each method call goes through ``run``."""
+
+    def __init__(self, store: Backend, run: Callable[[Callable[[], Any]], Any]) -> None:
+        self._store = store
+        self._run = run
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if not callable(method):
+            return method
+
+        @functools.wraps(method)
+        def retried(*args: Any, **kwargs: Any) -> Any:
+            return self._run(lambda: method(*args, **kwargs))
+
+        return retried
+
+
 class RetryingBackend:
     """A backend whose every call is retried on transient errors."""
 
@@ -95,6 +143,7 @@ class RetryingBackend:
         self.inner = inner
         self.policy = policy or RetryPolicy()
         self.capabilities: Capabilities = inner.capabilities
+        self.abilities = Abilities.of(inner, self._run)
 
     def _run(self, fn: Callable[[], T]) -> T:
         policy = self.policy
@@ -154,49 +203,7 @@ class RetryingBackend:
         """
         return self.inner.scan(batch_size, with_vectors, where)
 
-    # -- the optional abilities, through the same handle ---------------------------------------
-
-    def matrix_source(self) -> MatrixSource | None:
-        """The store, when it can hand over its vectors as one matrix (local: nothing to retry)."""
-        return self.inner if isinstance(self.inner, MatrixSource) else None
-
-    def keyword_search(self) -> bool:
-        """Whether the store can rank by BM25 (else keyword and hybrid search are refused)."""
-        return isinstance(self.inner, KeywordSearch)
-
-    def keyword_query(
-        self, terms: Terms, top_k: int, where: Filter | None, with_vectors: bool = False
-    ) -> list[Hit]:
-        """See :class:`~vecstore.adapters.base.KeywordSearch`."""
-        inner = self.inner
-        if not isinstance(inner, KeywordSearch):
-            raise CapabilityError(f"the {type(inner).__name__} store cannot rank by keywords")
-        return self._run(lambda: inner.keyword_query(terms, top_k, where, with_vectors))
-
-    def hybrid_search(self) -> bool:
-        """Whether the store fuses dense and keyword rankings itself (else the core does)."""
-        return isinstance(self.inner, HybridSearch)
-
-    def hybrid_query(
-        self, vector: Vectors, terms: Terms, where: Filter | None, fusion: Fusion
-    ) -> list[Hit]:
-        """See :class:`~vecstore.adapters.base.HybridSearch`."""
-        inner = self.inner
-        if not isinstance(inner, HybridSearch):
-            raise CapabilityError(f"the {type(inner).__name__} store cannot fuse rankings")
-        return self._run(lambda: inner.hybrid_query(vector, terms, where, fusion))
-
-    def upgrade(self, batch_size: int) -> int:
-        """Bring older records to the current form (resumable, so retried whole); 0: nothing."""
-        inner = self.inner
-        return self._run(lambda: inner.upgrade(batch_size)) if isinstance(inner, Upgradable) else 0
-
-    def collections(self) -> list[CollectionSummary] | None:
-        """Every vecstore collection of the store, or None when the store cannot list them."""
-        inner = self.inner
-        return self._run(inner.collections) if isinstance(inner, Catalog) else None
-
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StoreDescription:
         """See Backend."""
         return self.inner.describe()
 

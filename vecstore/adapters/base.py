@@ -8,10 +8,10 @@ built-in ones are also known without installed metadata.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from vecstore.errors import ConfigError
 from vecstore.filters import Filter
@@ -28,6 +28,8 @@ BUILTIN_BACKENDS = {
     "chroma": "vecstore.adapters.chroma:ChromaBackend",
     "pinecone": "vecstore.adapters.pinecone:PineconeBackend",
 }
+K = TypeVar("K", bound=Hashable)
+INF = float("inf")
 ALL_FILTER_OPS: frozenset[str] = frozenset(
     "$eq $ne $gt $gte $lt $lte $in $nin $exists $and $or $not $contains".split()
 )
@@ -38,8 +40,22 @@ class Capabilities:
     """What a backend can do; Collection checks against it before any I/O."""
 
     filter_ops: frozenset[str] = ALL_FILTER_OPS
-    max_batch_size: int | None = None  # records per upsert request; None: no limit
     no_keywords: str = ""  # why a store without KeywordSearch cannot rank by keywords
+
+
+@dataclass(frozen=True, slots=True)
+class StoreDescription:
+    """Where a collection's data lives, for ``vecstore info`` and ``vecstore list``.
+
+    Never holds a secret (no API key, no password).
+    """
+
+    backend: str
+    """The store's registry name: ``numpy``, ``qdrant``, ``chroma``, ``pinecone``."""
+    location: str
+    """Where the store is: the NumPy store's root directory, a server's address, ``memory``."""
+    details: Mapping[str, str | int] = field(default_factory=dict)
+    """What this store adds, as ``vecstore info`` prints it (say, the NumPy store's format)."""
 
 
 @runtime_checkable
@@ -92,8 +108,8 @@ class Backend(Protocol):
     ) -> Iterator[list[StoredRecord]]:
         """Every record ``where`` selects (all without it), in batches; filtered by the store."""
 
-    def describe(self) -> dict[str, Any]:
-        """Where the data lives, for ``vecstore info`` (never a secret)."""
+    def describe(self) -> StoreDescription:
+        """Where the data lives, for ``vecstore info`` and ``vecstore list`` (never a secret)."""
 
     def close(self) -> None:
         """Release files, locks and connections."""
@@ -127,6 +143,31 @@ class Fusion:
     weights: tuple[float, float]  # (dense, keyword)
 
 
+def rrf_term(rank: int, rrf_k: int, weight: float) -> float:
+    """One side's share of a fused score: ``1 / (rrf_k + rank / weight)``, 0 at weight 0.
+
+    Written as Qdrant writes it (``k = rrf_k + 1``), so that equal scores come out equal in both.
+    """
+    if weight <= 0:
+        return 0.0
+    return 1 / (float(rank) / weight + (rrf_k + 1) - 1.0)
+
+
+def fused_order(
+    dense: Sequence[K], keyword: Sequence[K], rrf_k: int, weights: tuple[float, float]
+) -> list[tuple[K, float]]:
+    """Reciprocal rank fusion of two rankings of keys (:mod:`vecstore.retrieval`), best first."""
+    fused: dict[K, float] = {}
+    ranks: dict[K, list[float]] = {}
+    for side, (keys, w) in enumerate(((dense, weights[0]), (keyword, weights[1]))):
+        for rank, key in enumerate(keys, 1):
+            fused[key] = fused.get(key, 0.0) + rrf_term(rank, rrf_k, w)
+            ranks.setdefault(key, [INF, INF])[side] = rank
+    order = sorted(fused, key=lambda i: (-fused[i], ranks[i][0], ranks[i][1]))
+    return [(key, fused[key]) for key in order]
+
+
+
 @runtime_checkable
 class HybridSearch(Protocol):
     """An optional ability: fuse the dense and keyword rankings in the store, in one request."""
@@ -136,7 +177,7 @@ class HybridSearch(Protocol):
     ) -> list[Hit]:
         """The best by reciprocal rank fusion of the dense and keyword rankings.
 
-        The fusion is :func:`vecstore.retrieval.rrf_term`'s, dense side first; each hit's
+        The fusion is :func:`rrf_term`'s, dense side first; each hit's
         ``score`` is its fused score, and it carries its vector.
         """
 
@@ -157,6 +198,14 @@ class CollectionSummary:
     count: int
     model: str
     dimension: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoreListing:
+    """What ``vecstore list`` shows: a store and its vecstore collections, by name."""
+
+    store: StoreDescription
+    collections: list[CollectionSummary]
 
 
 @runtime_checkable

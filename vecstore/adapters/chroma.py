@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from vecstore.adapters.base import Capabilities, CollectionSummary
+from vecstore.adapters.base import Capabilities, CollectionSummary, StoreDescription
 from vecstore.adapters.chroma_client import close_half_built
 from vecstore.adapters.chroma_client import sessions as chroma_sessions
 from vecstore.adapters.chroma_filters import ChromaWhere, Inexact, chroma_facts, compile_where
@@ -398,8 +398,8 @@ class ChromaBackend(NetworkBackend):
                 return
             offset += batch_size
 
-    def describe(self) -> dict[str, Any]:
-        return {"chroma": self.where}
+    def describe(self) -> StoreDescription:
+        return StoreDescription("chroma", self.where, {"chroma": self.where})
 
     @reads
     def collections(self) -> list[CollectionSummary]:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from vecstore.adapters.base import Capabilities, CollectionSummary
+from vecstore.adapters.base import Capabilities, CollectionSummary, StoreDescription
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
     check_compatible,
@@ -89,7 +89,6 @@ class PineconeBackend(NetworkBackend):
     """One namespace of one Pinecone index."""
 
     capabilities = Capabilities(
-        max_batch_size=MAX_VECTORS_PER_REQUEST,
         no_keywords="Pinecone keeps no document frequencies, so sparse values cannot give the "
         "BM25 ranking (live IDF) the NumPy store and Qdrant give",
     )
@@ -379,8 +378,9 @@ class PineconeBackend(NetworkBackend):
         if pending:
             yield self._fetch(pending, with_vectors)
 
-    def describe(self) -> dict[str, Any]:
-        return {"pinecone": self.host, "namespace": self.namespace}
+    def describe(self) -> StoreDescription:
+        details: dict[str, str | int] = {"pinecone": self.host, "namespace": self.namespace}
+        return StoreDescription("pinecone", self.host, details)
 
     @reads
     def collections(self) -> list[CollectionSummary]:

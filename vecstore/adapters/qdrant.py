@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from vecstore import keywords
-from vecstore.adapters.base import Capabilities, CollectionSummary, Fusion
+from vecstore.adapters.base import Capabilities, CollectionSummary, Fusion, StoreDescription
 from vecstore.adapters.common import (
     NETWORK_TIMEOUT_S,
     check_compatible,
@@ -77,7 +77,7 @@ def check_qdrant_name(name: str) -> str:
 class QdrantBackend(NetworkBackend):
     """One Qdrant collection."""
 
-    capabilities = Capabilities(max_batch_size=UPSERT_BATCH)
+    capabilities = Capabilities()
 
     def __init__(
         self, collection: str, settings: Settings | None = None, *, client: Any = None
@@ -255,7 +255,7 @@ class QdrantBackend(NetworkBackend):
                 query=self._sparse(terms), using=KEYWORD_VECTOR, limit=fusion.depth, filter=flt
             ),
         ]
-        # Qdrant's k counts positions from 0 (vecstore.retrieval.rrf_term)
+        # Qdrant's k counts positions from 0 (vecstore.adapters.base.rrf_term)
         weights = None if fusion.weights == (1.0, 1.0) else list(fusion.weights)
         rrf = m.Rrf(k=fusion.rrf_k + 1, weights=weights)
         response = self.client.query_points(
@@ -360,8 +360,8 @@ class QdrantBackend(NetworkBackend):
             if offset is None:
                 return
 
-    def describe(self) -> dict[str, Any]:
-        return {"qdrant": self.where}
+    def describe(self) -> StoreDescription:
+        return StoreDescription("qdrant", self.where, {"qdrant": self.where})
 
     @reads
     def collections(self) -> list[CollectionSummary]:

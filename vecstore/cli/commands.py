@@ -192,42 +192,19 @@ def cmd_info(args: argparse.Namespace) -> None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     """Print the collections of the configured store, with count, model and dimension."""
-    from vecstore.adapters.base import create_backend
-    from vecstore.config import load_settings
-    from vecstore.retry import RetryingBackend, policy_of
+    from vecstore.collection import list_collections
 
-    settings = load_settings(args.config)
-    inner = create_backend(settings.backend, settings.collection, settings)
-    backend = RetryingBackend(
-        inner,
-        policy_of(settings.retry),
-    )
-    try:
-        found = backend.collections()
-        where = _location(inner)
-    finally:
-        backend.close()
-    if found is None:
-        raise InvalidInput(
-            f"the {settings.backend} backend cannot list its collections", field="backend"
-        )
+    listing = list_collections(config_file=args.config)
+    store = listing.store
     rows = [
         {"name": c.name, "count": c.count, "model": c.model, "dimension": c.dimension}
-        for c in found
+        for c in listing.collections
     ]
     if args.json:
-        dump({"backend": settings.backend, "store": where, "collections": rows})
+        dump({"backend": store.backend, "store": store.location, "collections": rows})
         return
     table(["name", "count", "model", "dimension"], [[str(v) for v in r.values()] for r in rows])
-    note(f"{len(rows)} collection(s) in the {settings.backend} store at {where}")
-
-
-def _location(backend: Any) -> str:
-    """Where a store lives, for messages: its path or address."""
-    directory = getattr(backend, "directory", None)
-    if directory is not None:
-        return str(directory.parent)
-    return str(getattr(backend, "where", None) or getattr(backend, "host", "?"))
+    note(f"{len(rows)} collection(s) in the {store.backend} store at {store.location}")
 
 
 def cmd_pairs(args: argparse.Namespace) -> None:

@@ -50,7 +50,7 @@ def check_threshold(threshold: Any) -> float:
 
 def collection_vectors(target: Target, where: Filter | None) -> tuple[list[str], Vectors]:
     """Ids and unit vectors of the records ``where`` selects, in the store's order."""
-    source = target.backend.matrix_source()
+    source = target.backend.abilities.matrix
     if source is not None:
         found, matrix = source.matrix(where)
         return list(found), matrix

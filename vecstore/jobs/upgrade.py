@@ -18,4 +18,5 @@ def upgrade(target: Target, batch_size: int = UPGRADE_BATCH) -> int:
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput(f"batch_size must be >= 1, got {batch_size}", field="batch_size")
-    return target.backend.upgrade(batch_size)
+    store = target.backend.abilities.upgrade
+    return store.upgrade(batch_size) if store is not None else 0

@@ -57,7 +57,7 @@ class Ledger:
 def searches(col: Collection) -> list[dict[str, Any]]:
     """Query options to take turns with: keyword and hybrid where the store ranks keywords."""
     out: list[dict[str, Any]] = [{}, {"mmr": 0.5}]
-    if col.backend.keyword_search():
+    if col.backend.abilities.keyword is not None:
         out += [{"search": "keyword"}, {"search": "hybrid"}]
     return out
 

@@ -181,7 +181,7 @@ def _compare_modes(
         ("hybrid", {"search": "hybrid"}),
         ("hybrid weighted", {"search": "hybrid", "weights": (1.0, 0.4), "rrf_k": 5}),
     ]
-    if not other.backend.keyword_search():
+    if other.backend.abilities.keyword is None:
         for mode, options in keyword:
             try:
                 other.query(query, top_k=k, where=where, **options)

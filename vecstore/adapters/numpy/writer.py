@@ -1,7 +1,7 @@
 """What a NumPy-store writer writes: new rows, dead rows, merges and compactions.
 
 Each function writes the files a change needs (under names no manifest uses yet) and returns
-the :class:`~vecstore.adapters.numpy_layout.Layout` to commit; the caller commits it under the
+the :class:`~vecstore.adapters.numpy.format2.Layout` to commit; the caller commits it under the
 collection's lock (:mod:`vecstore.adapters.numpy`). Costs, for a batch of n records into a
 collection of N:
 
@@ -25,13 +25,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from vecstore.adapters import numpy_postings as postings
-from vecstore.adapters import numpy_records as records
-from vecstore.adapters.numpy_files import write_file
-from vecstore.adapters.numpy_layout import DeadEntry, Layout, SegmentEntry, VectorsEntry
-from vecstore.adapters.numpy_state import Segment, State
-from vecstore.adapters.numpy_table import write_table
-from vecstore.adapters.numpy_vectors import append
+from vecstore.adapters.numpy import postings, records
+from vecstore.adapters.numpy.files import write_file
+from vecstore.adapters.numpy.format2 import DeadEntry, Layout, SegmentEntry, VectorsEntry
+from vecstore.adapters.numpy.state import Segment, State
+from vecstore.adapters.numpy.table import write_table
+from vecstore.adapters.numpy.vectors import append
 from vecstore.records import CollectionInfo, Metadata, Vectors
 
 Ints = npt.NDArray[np.int64]
@@ -157,7 +156,7 @@ def _alive_rows(seg: Segment) -> Ints:
 
 
 def _live_blocks(state: State) -> Iterator[Vectors]:
-    from vecstore.adapters.numpy_state import vectors_of
+    from vecstore.adapters.numpy.state import vectors_of
 
     for seg in state.segments:
         rows = _alive_rows(seg) + seg.start

@@ -2,7 +2,7 @@
 
 The corpus statistics BM25 needs (``N``, ``df``; :mod:`vecstore.keywords`) are counted at query
 time over the live rows, so a delete counts at once. Tables written before keyword search
-existed lack postings (:mod:`numpy_postings`): keyword queries are refused until
+existed lack postings (:mod:`postings`): keyword queries are refused until
 ``vecstore upgrade`` adds them.
 """
 
@@ -14,13 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from vecstore import keywords
-from vecstore.adapters.base import Fusion
-from vecstore.adapters.numpy_postings import checked
-from vecstore.adapters.numpy_search import search as dense_search
-from vecstore.adapters.numpy_state import Mask, State, masks
+from vecstore.adapters.base import Fusion, fused_order
+from vecstore.adapters.numpy.dense import search as dense_search
+from vecstore.adapters.numpy.postings import checked
+from vecstore.adapters.numpy.state import Mask, State, masks
 from vecstore.filters import Filter
 from vecstore.records import Vectors
-from vecstore.retrieval import fused_order
 
 SPARSE_RATIO = 16  # rows per posting above which scores are summed over the rows found only
 Array = npt.NDArray[Any]
@@ -103,7 +102,7 @@ def hybrid(
     """Global rows of the best by reciprocal rank fusion of the dense and keyword rankings.
 
     Both rankings are of rows, fused before any record is read, so that only the ``top_k``
-    records are read (:func:`vecstore.retrieval.fused_order`: the fusion of every store).
+    records are read (:func:`vecstore.adapters.base.fused_order`: the fusion of every store).
     """
     picked = masks(state, where) if where is not None else None  # the filter evaluated once
     dense, _ = dense_search(state, vector, fusion.depth, where, compact, picked)[0]

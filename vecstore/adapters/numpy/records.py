@@ -1,6 +1,6 @@
 """The records of one NumPy-store segment as arrays: ids, texts, metadata, id index, columns.
 
-A segment's records live in one table file (:mod:`vecstore.adapters.numpy_table`):
+A segment's records live in one table file (:mod:`vecstore.adapters.numpy.table`):
 
 * ``ids.off``/``ids.blob``, ``texts.off``/``texts.blob``/``texts.none``, ``meta.off``/
   ``meta.blob``: each record's id, text and metadata (orjson) as offsets into UTF-8 bytes, so
@@ -8,7 +8,7 @@ A segment's records live in one table file (:mod:`vecstore.adapters.numpy_table`
 * ``ids.hash``/``ids.perm``: the id index, 64-bit blake2b hashes of the ids sorted, with the row
   each came from. A lookup is a binary search, the id's bytes then compared, so the index is
   never built in memory and never rebuilt: a merge merges it;
-* ``c:<key>:<part>``: the filter columns (:mod:`vecstore.adapters.columns`).
+* ``c:<key>:<part>``: the filter columns (:mod:`vecstore.adapters.numpy.columns`).
 
 Rows stay in place when segments merge (dead rows included): a segment's row ``r`` is the
 collection's row ``start + r``, the row of the vector files too. Only a compaction that
@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from vecstore.adapters import numpy_postings as postings
-from vecstore.adapters.columns import (
+from vecstore.adapters.numpy import postings as postings
+from vecstore.adapters.numpy.columns import (
     PARTS,
     UNINDEXED,
     Column,

@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vecstore.adapters.numpy_files import _open_plain
-from vecstore.adapters.numpy_layout import DeadEntry, Layout, SegmentEntry
-from vecstore.adapters.numpy_records import Records, id_hashes
-from vecstore.adapters.numpy_table import Table
-from vecstore.adapters.numpy_vectors import VectorMaps, open_maps
+from vecstore.adapters.numpy.files import open_plain
+from vecstore.adapters.numpy.format2 import DeadEntry, Layout, SegmentEntry
+from vecstore.adapters.numpy.manifest import Signature
+from vecstore.adapters.numpy.records import Records, id_hashes
+from vecstore.adapters.numpy.table import Table
+from vecstore.adapters.numpy.vectors import VectorMaps, open_maps
 from vecstore.errors import StoreCorrupted
 from vecstore.filters import Filter
 from vecstore.records import CollectionInfo, StoredRecord
 
-Signature = tuple[int, int, int]
 Mask = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 
@@ -92,7 +92,7 @@ def read_dead(directory: Path, entry: DeadEntry, rows: int) -> Ints:
     """A segment's dead rows, checked: sorted, distinct, in range, as many as listed."""
     path = directory / f"{entry.name}.npy"
     try:
-        with _open_plain(path) as fh:
+        with open_plain(path) as fh:
             dead = np.load(fh, allow_pickle=False)
     except FileNotFoundError as exc:
         raise StoreCorrupted(f"{path} is missing") from exc

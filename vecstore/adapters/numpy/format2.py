@@ -23,46 +23,21 @@ next writer.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import Any
 
 import orjson
 
-from vecstore.adapters.numpy_files import (
-    MANIFEST,
-    _open_plain,
-    fsync_dir,
-    info_json,
-    manifest_head,
-    write_file,
-)
-from vecstore.errors import InvalidName, StoreCorrupted
+from vecstore.adapters.numpy.files import MANIFEST, fsync_dir, write_file
+from vecstore.adapters.numpy.manifest import head, info_json, is_count
 from vecstore.records import CollectionInfo
 
 FORMAT = 2
 NAME = re.compile(r"(vec|rec|dead)-(\d{8})")
 OLD_NAME = re.compile(r"seg-\d{8}")
 VECTOR_FILES = ("f32", "q8", "qe")
-
-
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def check_name(name: str) -> str:
-    """Return ``name`` if it is a safe directory name, else raise InvalidName."""
-    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
-        raise InvalidName(
-            f"collection name {name!r}: use 1-128 characters of letters, digits, '.', '_', '-', "
-            "starting with a letter or digit, without '..'"
-        )
-    return name
-
-
-def _count(value: Any) -> TypeGuard[int]:
-    return type(value) is int and value >= 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +118,7 @@ def _name(value: Any, kind: str, generation: int, where: str) -> str:
 
 
 def _vectors(raw: Any, generation: int) -> VectorsEntry:
-    if not (isinstance(raw, list) and len(raw) == 2 and _count(raw[1])):
+    if not (isinstance(raw, list) and len(raw) == 2 and is_count(raw[1])):
         raise ValueError("vectors is not [name, rows]")
     return VectorsEntry(_name(raw[0], "vec", generation, "vectors"), raw[1])
 
@@ -151,7 +126,7 @@ def _vectors(raw: Any, generation: int) -> VectorsEntry:
 def _segment(raw: Any, generation: int, where: str) -> SegmentEntry:
     if not (isinstance(raw, list) and len(raw) in (3, 6)):
         raise ValueError(f"{where} is not [name, rows, bytes(, dead name, count, bytes)]")
-    if not all(_count(v) for v in raw[1:3] + raw[4:]):
+    if not all(is_count(v) for v in raw[1:3] + raw[4:]):
         raise ValueError(f"{where} has counts that are not counts")
     dead = None
     if len(raw) == 6:
@@ -163,7 +138,7 @@ def _segment(raw: Any, generation: int, where: str) -> SegmentEntry:
 
 def parse(raw: Any) -> Layout:
     """A format-2 manifest from its JSON, every field checked; ValueError says what is wrong."""
-    info, generation, segments = manifest_head(raw, FORMAT)
+    info, generation, segments = head(raw, FORMAT)
     layout = Layout(
         info,
         generation,
@@ -177,18 +152,6 @@ def parse(raw: Any) -> Layout:
     if sum(s.rows for s in layout.segments) != layout.rows:
         raise ValueError("the segments do not hold the rows the vectors do")
     return layout
-
-
-def read(directory: Path) -> tuple[Any, tuple[int, int, int]]:
-    """The manifest's JSON and the (inode, mtime, size) of the file it came from."""
-    path = directory / MANIFEST
-    with _open_plain(path) as fh:
-        st = os.fstat(fh.fileno())
-        raw = fh.read()
-    try:
-        return orjson.loads(raw), (st.st_ino, st.st_mtime_ns, st.st_size)
-    except orjson.JSONDecodeError as exc:
-        raise StoreCorrupted(f"{path} is damaged: {exc}") from exc
 
 
 def write(directory: Path, layout: Layout) -> None:

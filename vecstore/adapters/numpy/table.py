@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from vecstore.adapters.numpy_files import _create, _durable, _open_plain
+from vecstore.adapters.numpy.files import create, durable, open_plain
 from vecstore.errors import StoreCorrupted
 
 MAGIC = b"VSTABLE2"
@@ -63,13 +63,13 @@ def write_table(path: Path, arrays: Mapping[str, Array]) -> int:
     start = 16 + len(header)
     start += _pad(start)
     tmp = path.with_name(path.name + ".tmp")
-    with _create(tmp) as fh:
+    with create(tmp) as fh:
         fh.write(MAGIC + len(header).to_bytes(8, "little") + header)
         fh.write(b"\0" * (start - 16 - len(header)))
         for block in blocks:
             fh.write(block.data)
             fh.write(b"\0" * _pad(block.nbytes))
-        return _durable(fh, tmp, path)
+        return durable(fh, tmp, path)
 
 
 def _check_header(
@@ -103,7 +103,7 @@ class Table(Mapping[str, "Array"]):
     def __init__(self, path: Path, expected_size: int | None = None) -> None:
         self.path = path
         try:
-            with _open_plain(path) as fh:
+            with open_plain(path) as fh:
                 size = os.fstat(fh.fileno()).st_size
                 if expected_size is not None and size != expected_size:
                     raise StoreCorrupted(

@@ -8,7 +8,7 @@ same way (``sq``, ``q8``, with ``eq = ||q - sq * q8||``). Then for every row::
     |q.v - sq * scale * (q8 . codes)|  <=  ||q|| * err + eq * (||v|| + err)
 
 by the Cauchy-Schwarz inequality, and ``q8 . codes`` is an exact integer. So the compact scan
-gives each row an interval that holds its exact score; :mod:`vecstore.adapters.numpy_search`
+gives each row an interval that holds its exact score; :mod:`vecstore.adapters.numpy.dense`
 rescores in float32 every row whose interval reaches the k-th best lower end, which is exactly
 the set that can be in the fp32 top k.
 

@@ -1,6 +1,6 @@
 """The NumPy store's keyword index: BM25 postings kept in each segment's table.
 
-Each segment's table (:mod:`vecstore.adapters.numpy_records`) holds, beside its records:
+Each segment's table (:mod:`vecstore.adapters.numpy.records`) holds, beside its records:
 
 * ``kw.len``: each row's token count (0: no text, or no tokens; never a keyword hit);
 * ``kw.terms``: the segment's distinct term ids (uint32, ascending) and ``kw.start`` where each
@@ -9,7 +9,7 @@ Each segment's table (:mod:`vecstore.adapters.numpy_records`) holds, beside its 
   ``w(t, d)`` (:mod:`vecstore.keywords`), fixed when the record is written.
 
 So the index is written, merged, compacted, committed and shared by processes exactly as the
-records are, with nothing else to keep in step. Searching it: :mod:`numpy_keywords`.
+records are, with nothing else to keep in step. Searching it: :mod:`keyword`.
 """
 
 from __future__ import annotations

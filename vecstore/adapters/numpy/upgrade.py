@@ -1,8 +1,8 @@
 """Collections in the NumPy store's format 1: opened as they are, upgraded in place, resumably.
 
-Format 1 (:mod:`vecstore.adapters.numpy_files`) kept each segment's records as one JSON file,
+Format 1 (:mod:`vecstore.adapters.numpy.format1`) kept each segment's records as one JSON file,
 parsed whole at open. Such a collection still opens and answers every read: each old segment
-becomes a part of a :class:`~vecstore.adapters.numpy_state.State`, its vectors memory-mapped as
+becomes a part of a :class:`~vecstore.adapters.numpy.state.State`, its vectors memory-mapped as
 before and its records turned into in-memory tables (the old cost of opening). The first write
 to it, or ``vecstore upgrade``, converts it to format 2 under the writer lock
 (:func:`upgrade`): the vectors are copied into the append-only files, each old segment becomes
@@ -23,53 +23,20 @@ from typing import Any
 import numpy as np
 import orjson
 
-from vecstore.adapters import numpy_files as v1
-from vecstore.adapters import numpy_layout as layouts
-from vecstore.adapters import numpy_records as records
-from vecstore.adapters.base import CollectionSummary
-from vecstore.adapters.numpy_files import Manifest, write_file
-from vecstore.adapters.numpy_layout import Layout, SegmentEntry, VectorsEntry
-from vecstore.adapters.numpy_state import EMPTY, Segment, Signature, State, alive_mask
-from vecstore.adapters.numpy_table import write_table
-from vecstore.adapters.numpy_vectors import VectorMaps, append
-from vecstore.adapters.numpy_writer import Namer, with_dead
-from vecstore.errors import StoreCorrupted
+from vecstore.adapters.numpy import format1, records
+from vecstore.adapters.numpy.files import write_file
+from vecstore.adapters.numpy.format1 import Manifest
+from vecstore.adapters.numpy.format2 import Layout, SegmentEntry, VectorsEntry
+from vecstore.adapters.numpy.manifest import Signature
+from vecstore.adapters.numpy.state import EMPTY, Segment, State, alive_mask
+from vecstore.adapters.numpy.table import write_table
+from vecstore.adapters.numpy.vectors import VectorMaps, append
+from vecstore.adapters.numpy.writer import Namer, with_dead
 from vecstore.records import CollectionInfo, Vectors
 
 PROGRESS = "upgrade.json"
 PROGRESS_ROWS = 262_144
 """Vectors appended between two progress records during an upgrade."""
-
-
-def parse_any(raw: Any, path: Path) -> Layout | Manifest:
-    """A manifest of either format from its JSON; StoreCorrupted naming ``path`` if damaged."""
-    old = isinstance(raw, dict) and raw.get("format") == v1.FORMAT_VERSION
-    try:
-        return v1.parse_manifest(raw) if old else layouts.parse(raw)
-    except (ValueError, TypeError) as exc:
-        raise StoreCorrupted(f"{path} is damaged: {exc}") from exc
-
-
-def live(parsed: Layout | Manifest) -> int:
-    """Records a manifest of either format counts."""
-    if isinstance(parsed, Layout):
-        return parsed.live
-    return sum(e.rows - len(e.dead) for e in parsed.segments)
-
-
-def summaries(root: Path) -> list[CollectionSummary]:
-    """Every collection under a store's root (a directory holding a manifest), by name.
-
-    Counted from the manifests alone, of either format: no records are read.
-    """
-    out = []
-    for manifest_path in sorted(root.glob(f"*/{v1.MANIFEST}")):
-        raw, _ = layouts.read(manifest_path.parent)
-        parsed = parse_any(raw, manifest_path)
-        info = parsed.info
-        name = manifest_path.parent.name
-        out.append(CollectionSummary(name, live(parsed), info.model, info.dimension))
-    return out
 
 
 def build(
@@ -90,7 +57,7 @@ def build(
             seg, (_, maps) = known[entry.name]
             recs = seg.records
         else:
-            data = v1.read_segment(directory, entry, dimension)
+            data = format1.read_segment(directory, entry, dimension)
             arrays = records.build(data.ids, data.texts, data.metadata)
             recs = records.Records(arrays, str(directory / f"{entry.name}.json"))
             maps = VectorMaps(entry.name, entry.rows, data.vectors, None, None)
@@ -174,4 +141,4 @@ def finish(directory: Path) -> None:
     (directory / PROGRESS).unlink(missing_ok=True)
 
 
-__all__ = ["EMPTY", "build", "finish", "summaries", "upgrade"]
+__all__ = ["EMPTY", "build", "finish", "upgrade"]

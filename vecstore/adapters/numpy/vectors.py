@@ -1,8 +1,8 @@
 """The NumPy store's vector files: append-only, memory-mapped up to the committed row count.
 
-Three files share one name (:data:`~vecstore.adapters.numpy_layout.VECTOR_FILES`): ``.f32``
+Three files share one name (:data:`~vecstore.adapters.numpy.format2.VECTOR_FILES`): ``.f32``
 the float32 unit vectors, ``.q8`` their int8 codes, ``.qe`` each row's scale and error bound
-(:mod:`vecstore.adapters.numpy_quant`). None has a header: the manifest gives the committed
+(:mod:`vecstore.adapters.numpy.quantization`). None has a header: the manifest gives the committed
 row count and the collection its dimension, and a file shorter than that is
 :class:`~vecstore.errors.StoreCorrupted`. A writer first cuts each file back to the committed
 count (what a stopped writer appended is debris), then appends and fsyncs before committing.
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from vecstore.adapters.numpy_files import _open_plain
-from vecstore.adapters.numpy_layout import VectorsEntry
-from vecstore.adapters.numpy_quant import quantize
+from vecstore.adapters.numpy.files import open_plain
+from vecstore.adapters.numpy.format2 import VectorsEntry
+from vecstore.adapters.numpy.quantization import quantize
 from vecstore.errors import StoreCorrupted
 from vecstore.records import Vectors
 
@@ -49,7 +49,7 @@ def open_maps(directory: Path, entry: VectorsEntry, dimension: int) -> VectorMap
     for ext, (dtype, width) in _row_shapes(dimension).items():
         path = directory / f"{entry.name}.{ext}"
         try:
-            fh = _open_plain(path)
+            fh = open_plain(path)
         except FileNotFoundError as exc:
             raise StoreCorrupted(f"{path} is missing") from exc
         with fh:

@@ -1,16 +1,16 @@
 """The reference store: exact cosine search over memory-mapped vectors, records on disk.
 
-The files are described in :mod:`vecstore.adapters.numpy_layout` (format 2) and
-:mod:`vecstore.adapters.numpy_files` (format 1, still opened, upgraded on the first write or by
-``vecstore upgrade``: :mod:`vecstore.adapters.numpy_legacy`). What each write costs is in
-:mod:`vecstore.adapters.numpy_writer`; how a query stays exact while reading int8 codes, in
-:mod:`vecstore.adapters.numpy_search`. Opening a collection reads its manifest and maps its
+The files are described in :mod:`vecstore.adapters.numpy.format2` (format 2) and
+:mod:`vecstore.adapters.numpy.format1` (format 1, still opened, upgraded on the first write or by
+``vecstore upgrade``: :mod:`vecstore.adapters.numpy.upgrade`). What each write costs is in
+:mod:`vecstore.adapters.numpy.writer`; how a query stays exact while reading int8 codes, in
+:mod:`vecstore.adapters.numpy.dense`. Opening a collection reads its manifest and maps its
 files: no record is parsed until a query, ``get`` or ``scan`` asks for it.
 
 Sharing, as SQLite does it: writers take turns, readers never block.
 
 * Each committed manifest is opened as an immutable state (the vector maps, the segments and
-  their dead rows; :mod:`vecstore.adapters.numpy_state`). A reader takes the current state by
+  their dead rows; :mod:`vecstore.adapters.numpy.state`). A reader takes the current state by
   reference and searches it without a lock; a writer builds the next state and swaps the
   reference, so a reader sees the state before or after a write, never a torn one.
 * A write holds the collection's file lock (``<dir>/.lock``) only while it writes: threads of
@@ -35,19 +35,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from vecstore.adapters import numpy_files as v1
-from vecstore.adapters import numpy_layout as layouts
-from vecstore.adapters import numpy_legacy as legacy
-from vecstore.adapters import numpy_state as states
-from vecstore.adapters import numpy_writer as writer
-from vecstore.adapters.base import Capabilities, CollectionSummary, Fusion
+from vecstore.adapters.base import Capabilities, CollectionSummary, Fusion, StoreDescription
 from vecstore.adapters.common import check_compatible
-from vecstore.adapters.numpy_keywords import hybrid as keyword_hybrid
-from vecstore.adapters.numpy_keywords import search as keyword_search
-from vecstore.adapters.numpy_layout import Layout, check_name
-from vecstore.adapters.numpy_quant import kernel
-from vecstore.adapters.numpy_search import search
-from vecstore.adapters.numpy_state import Signature
+from vecstore.adapters.numpy import catalog, format1, format2, manifest, writer
+from vecstore.adapters.numpy import state as states
+from vecstore.adapters.numpy import upgrade as conversion
+from vecstore.adapters.numpy.dense import search
+from vecstore.adapters.numpy.files import LOCK, MANIFEST, check_name, disk_error
+from vecstore.adapters.numpy.format2 import Layout
+from vecstore.adapters.numpy.keyword import hybrid as keyword_hybrid
+from vecstore.adapters.numpy.keyword import search as keyword_search
+from vecstore.adapters.numpy.manifest import Signature
+from vecstore.adapters.numpy.quantization import kernel
 from vecstore.errors import (
     CollectionNotFound,
     InvalidInput,
@@ -94,13 +93,13 @@ class NumpyBackend:
         self._state = states.EMPTY
         self._state_lock = threading.Lock()  # guards loading and swapping ``_state``
         self._writer = threading.Lock()  # one writer of this process at a time
-        self._file_lock = FileLock(self.directory / v1.LOCK, thread_local=False)
+        self._file_lock = FileLock(self.directory / LOCK, thread_local=False)
 
     # -- reading state -------------------------------------------------------------------------
 
     def _stat(self) -> Signature | None:
         try:
-            st = (self.directory / v1.MANIFEST).stat()
+            st = (self.directory / MANIFEST).stat()
         except FileNotFoundError:
             return None
         return (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -123,22 +122,22 @@ class NumpyBackend:
             if signature is None:
                 return states.EMPTY
             try:
-                raw, read_at = layouts.read(self.directory)
+                raw, read_at = manifest.read(self.directory)
                 return self._build(raw, read_at, previous)
             except (StoreCorrupted, FileNotFoundError):
                 if self._stat() == signature:
                     raise  # the manifest still names it: really damaged
                 # A writer replaced the manifest (and merged files away) meanwhile: again.
             except OSError as exc:
-                raise v1.disk_error(exc, self.directory, "reading") from exc
+                raise disk_error(exc, self.directory, "reading") from exc
         raise StoreCorrupted(f"{self.directory}: the manifest kept changing while being read")
 
     def _build(self, raw: Any, signature: Signature | None, previous: states.State) -> states.State:
-        parsed = legacy.parse_any(raw, self.directory / v1.MANIFEST)
+        parsed = catalog.parse_any(raw, self.directory / MANIFEST)
         self._check_info(parsed.info)
         if isinstance(parsed, Layout):
             return states.build(self.directory, parsed, signature, previous)
-        return legacy.build(self.directory, parsed, signature, previous)
+        return conversion.build(self.directory, parsed, signature, previous)
 
     def _opened(self) -> CollectionInfo:
         assert self._info is not None, "open() must be called before writing"
@@ -171,7 +170,7 @@ class NumpyBackend:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._locked(lambda: self._change(change))
             except OSError as exc:  # a full, read-only or refusing disk; a planted link
-                raise v1.disk_error(exc, self.directory, "writing") from exc
+                raise disk_error(exc, self.directory, "writing") from exc
 
     def _locked(self, work: Callable[[], None]) -> None:
         try:
@@ -189,7 +188,7 @@ class NumpyBackend:
 
     def _change(self, change: Callable[[states.State], Layout | None]) -> None:
         state = self._upgraded(self._current())
-        layouts.remove_unlisted(self.directory, state.layout.files() if state.layout else set())
+        format2.remove_unlisted(self.directory, state.layout.files() if state.layout else set())
         layout = change(state)
         if layout is not None:
             self._after(self._commit(layout))
@@ -199,17 +198,17 @@ class NumpyBackend:
         if not state.legacy:
             return state
         assert state.info is not None
-        raw, _ = layouts.read(self.directory)
-        manifest = v1.parse_manifest(raw)
+        raw, _ = manifest.read(self.directory)
+        old = format1.parse(raw)
         log.warning("upgrading the collection at %s to the current format", self.directory)
-        state = self._commit(legacy.upgrade(self.directory, manifest, state, state.info))
-        legacy.finish(self.directory)
+        state = self._commit(conversion.upgrade(self.directory, old, state, state.info))
+        conversion.finish(self.directory)
         assert state.layout is not None
-        layouts.remove_unlisted(self.directory, state.layout.files())
+        format2.remove_unlisted(self.directory, state.layout.files())
         return state
 
     def _commit(self, layout: Layout) -> states.State:
-        layouts.write(self.directory, layout)
+        format2.write(self.directory, layout)
         with self._state_lock:
             self._state = states.build(self.directory, layout, self._stat(), self._state)
             return self._state
@@ -223,7 +222,7 @@ class NumpyBackend:
         try:
             while state.layout is not None:
                 # Files the commit replaced (dead lists, merged tables): readers have them open.
-                layouts.remove_unlisted(self.directory, state.layout.files())
+                format2.remove_unlisted(self.directory, state.layout.files())
                 layout = state.layout
                 namer = writer.Namer(layout.generation)
                 if writer.compaction_due(layout):
@@ -411,19 +410,20 @@ class NumpyBackend:
             ids.extend(seg.records.ids_of(rows[lo:hi] - seg.start))
         return ids, vectors
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> StoreDescription:
         state = self._current()
-        return {
+        details: dict[str, str | int] = {
             "path": str(self.directory),
-            "format": 1 if state.legacy else layouts.FORMAT,
+            "format": 1 if state.legacy else format2.FORMAT,
             "segments": len(state.segments),
             "rows": state.rows,
             "int8_kernel": kernel(),
         }
+        return StoreDescription("numpy", str(self.directory.parent), details)
 
     def collections(self) -> list[CollectionSummary]:
         """The collections beside this one, counted from their manifests alone."""
-        return legacy.summaries(self.directory.parent)
+        return catalog.summaries(self.directory.parent)
 
     def close(self) -> None:
         # No lock outlives a write; drop the memory maps of this process.
