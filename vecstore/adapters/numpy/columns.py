@@ -12,6 +12,7 @@ is found by binary search over the stored vocabulary, never by loading it whole.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ PARTS = ("present", "num", "code", "flag", "lrows", "enum", "ecode", "eflag", "v
 
 
 MAX_REMEMBERED = 1024
+_UNKNOWN = object()
 
 
 class Vocab:
@@ -52,13 +54,19 @@ class Vocab:
         return bytes(self.blob[int(self.offsets[i]) : int(self.offsets[i + 1])])
 
     def code(self, value: str) -> int | None:
-        """The code of ``value``, or None when no row holds it."""
-        if value in self._found:
-            return self._found[value]
+        """The code of ``value``, or None when no row holds it.
+
+        Readers share this cache without a lock: one ``get`` reads it (a test then a read could
+        meet another thread's ``clear`` between the two), and a lost entry is only looked up
+        again.
+        """
+        found = self._found.get(value, _UNKNOWN)
+        if found is not _UNKNOWN:
+            return found  # type: ignore[return-value]
         if len(self._found) > MAX_REMEMBERED:
             self._found.clear()
-        found = self._found[value] = self._search(value.encode())
-        return found
+        code = self._found[value] = self._search(value.encode())
+        return code
 
     def _search(self, target: bytes) -> int | None:
         lo, hi = 0, len(self)
@@ -290,6 +298,7 @@ class ColumnIndex:
         self.rows = rows
         self._source = source
         self._columns: dict[str, Column | None] = {}
+        self._building = threading.Lock()  # guards building a column: once, by one thread
 
     @classmethod
     def of_metadata(cls, metadata: Sequence[Metadata]) -> ColumnIndex:
@@ -299,10 +308,18 @@ class ColumnIndex:
         return cls(n, lambda key: Column.from_arrays(built[key].get, n) if key in built else None)
 
     def column(self, key: str) -> Column | None:
-        """The column of ``key`` (None: no row has it)."""
-        if key not in self._columns:
-            self._columns[key] = self._source(key)
-        return self._columns[key]
+        """The column of ``key`` (None: no row has it).
+
+        Built on first use, once: readers of a built column take it with one ``get`` and no
+        lock; threads asking for one being built wait for it rather than build it again.
+        """
+        found = self._columns.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            with self._building:
+                found = self._columns.get(key, _UNKNOWN)
+                if found is _UNKNOWN:
+                    found = self._columns[key] = self._source(key)
+        return found  # type: ignore[return-value]
 
     def evaluate(self, node: Filter) -> Mask:
         """Return the rows of the segment that satisfy ``node`` (a new array, free to change)."""
