@@ -210,3 +210,29 @@ def test_structured_queries_translate_exactly_or_refuse() -> None:
     for comparator in (Comparator.CONTAIN, Comparator.LIKE):
         with pytest.raises(FilterError, match="no exact vecstore meaning"):
             Comparison(comparator=comparator, attribute="t", value="x").accept(translator)
+
+
+def test_mmr_by_vector_picks_what_langchains_in_memory_store_picks(
+    overrides: dict[str, Any],
+) -> None:
+    """The case found in use: MMR over exact near-ties (the query is one stored text's vector).
+
+    A query vector and the stored vector it equals must stay bit for bit equal after vecstore
+    makes them unit, or rounding noise decides the ties that LangChain breaks by order.
+    """
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    embedding = DeterministicFakeEmbedding(size=EMBEDDING_SIZE)
+    texts = ["foo", "foo bar", "bar", "baz", "qux", "foo baz"]
+    ids = [str(i) for i in range(1, 7)]
+    theirs = InMemoryVectorStore(embedding)
+    theirs.add_texts(texts, ids=ids)
+    ours = fake_store(overrides)
+    ours.add_texts(texts, ids=ids)
+    query = embedding.embed_query("foo")
+    want = [d.id for d in theirs.max_marginal_relevance_search_by_vector(query, k=3, fetch_k=6)]
+    assert want == ["1", "2", "3"]
+    got = ours.max_marginal_relevance_search_by_vector(query, k=3, fetch_k=6)
+    assert [d.id for d in got] == want
+    assert [d.id for d in ours.max_marginal_relevance_search("foo", k=3, fetch_k=6)] == want
+    ours.collection.close()

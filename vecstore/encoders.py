@@ -30,6 +30,7 @@ from vecstore.errors import ConfigError, EncoderError
 from vecstore.model_files import DEFAULT_MODEL
 from vecstore.records import Vectors
 from vecstore.st_encoder import ENCODE_BATCH_SIZE, SentenceTransformerEncoder, prompts_name
+from vecstore.validation import make_unit, row_norms
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from vecstore.config import Settings
 
 HASH_PREFIX = "hash:"
-UNIT_TOLERANCE = 1e-4
 """Rows whose norm is further than this from 1 are normalised by Collection."""
 _WORD = re.compile(r"\w+")
 
@@ -116,16 +116,13 @@ def checked_vectors(encoder: Encoder, out: Any, n: int, dimension: int) -> Vecto
             f"encoder {encoder.name!r} returned NaN or infinite values for text "
             f"{int(np.flatnonzero(~finite)[0])} of {n}"
         )
-    norms = np.linalg.norm(arr.astype(np.float64), axis=1)
+    norms = row_norms(arr)
     if not (norms > 0).all():
         raise EncoderError(
             f"encoder {encoder.name!r} returned a zero vector for text "
             f"{int(np.flatnonzero(norms <= 0)[0])} of {n}"
         )
-    off = np.abs(norms - 1.0) > UNIT_TOLERANCE
-    if off.any():  # divided in float64: float32 would round tiny or huge norms
-        arr[off] = (arr[off].astype(np.float64) / norms[off, None]).astype(np.float32)
-    return arr
+    return make_unit(arr, norms)
 
 
 def _normalize(vectors: Any) -> Vectors:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from vecstore.errors import DuplicateId, InvalidInput
 from vecstore.records import Vectors
@@ -118,6 +119,34 @@ def derived_id(text: str | None, vector: Vectors | None) -> str:
     return hashlib.blake2b(payload, digest_size=ID_DIGEST_BYTES).hexdigest()
 
 
+UNIT_TOLERANCE = 1e-4
+"""A row whose norm is this close to 1 is kept as it is: a model's unit vectors, bit for bit."""
+
+
+def row_norms(arr: Vectors) -> npt.NDArray[np.float64]:
+    """Each row's norm, its squares summed in float64.
+
+    No float32 overflow (3e38) or underflow (1e-45); a row holding NaN or an infinity has a NaN
+    or infinite norm.
+    """
+    norms: npt.NDArray[np.float64] = np.sqrt(np.einsum("ij,ij->i", arr, arr, dtype=np.float64))
+    return norms
+
+
+def make_unit(arr: Vectors, norms: npt.NDArray[np.float64]) -> Vectors:
+    """``arr``'s rows made unit in place, by the one rule for every vector vecstore takes.
+
+    Stored vectors (an encoder's or the caller's) and query vectors go through this same rule,
+    so a query equal to a stored vector before it is bit for bit equal after: near-ties among
+    cosines then break the same way as in the frameworks that compare the raw vectors. Rows
+    within :data:`UNIT_TOLERANCE` of unit are kept; the rest are divided in float64.
+    """
+    off = np.abs(norms - 1.0) > UNIT_TOLERANCE
+    if off.any():
+        arr[off] = (arr[off].astype(np.float64) / norms[off, None]).astype(np.float32)
+    return arr
+
+
 def check_vectors(
     vectors: Any, dimension: int, ids: Sequence[str] | None, field: str = "vectors"
 ) -> Vectors:
@@ -133,16 +162,13 @@ def check_vectors(
             f"shape {np.shape(vectors)}: this collection needs vectors of dimension {dimension}",
             field=field,
         )
-    # Squares summed in float64: no float32 overflow (3e38) or underflow (1e-45), and a row
-    # holding NaN or an infinity sums to NaN or infinity.
-    squares = np.einsum("ij,ij->i", arr, arr, dtype=np.float64)
-    finite = np.isfinite(squares)
+    norms = row_norms(arr)
+    finite = np.isfinite(norms)
     if not finite.all():
         bad = int(np.flatnonzero(~finite)[0])
         raise InvalidInput(
             "vector has NaN or infinite values", record=label(bad, ids), field="vector"
         )
-    norms = np.sqrt(squares)
     if not (norms > 0).all():
         bad = int(np.flatnonzero(norms <= 0)[0])
         raise InvalidInput(
@@ -150,15 +176,7 @@ def check_vectors(
             record=label(bad, ids),
             field="vector",
         )
-    plain = (norms > 1e-18) & (norms < 1e18)  # norms float32 holds well: divide in place
-    if plain.all():
-        arr /= norms.astype(np.float32)[:, None]
-    else:  # subnormal or huge rows: in float64
-        arr[plain] /= norms[plain, None].astype(np.float32)
-        odd = ~plain
-        arr[odd] = (arr[odd].astype(np.float64) / norms[odd, None]).astype(np.float32)
-    unit: Vectors = arr
-    return unit
+    return make_unit(arr, norms)
 
 
 def check_top_k(top_k: Any) -> int:
