@@ -376,3 +376,41 @@ def test_both_ways_of_summing_bm25_give_the_same_scores(
         hits = docs.query("quick fox disk", top_k=5, search="keyword", where={"n": {"$lt": 4}})
         runs.append([(h.id, h.rank_score) for h in hits])
     assert runs[0] == runs[1] and len(runs[0]) == 3
+
+
+class Constant:
+    """Every text scores the same, so the reranked order is the first-stage order; records it."""
+
+    def __init__(self) -> None:
+        self.seen: list[list[str]] = []
+
+    def score(self, query: str, texts: list[str]) -> list[float]:
+        self.seen.append(list(texts))
+        return [0.0] * len(texts)
+
+
+WORDS = "disk full error code quick fox vector search index query filter merge node".split()
+
+
+def test_two_stage_candidates_are_the_same_querys_top_fetch_k(store_path: Path) -> None:
+    """mmr and rerank over hybrid take what ``query(top_k=fetch_k, search="hybrid")`` returns.
+
+    On the NumPy store, which orders ties the same way every call (Qdrant's local mode cuts its
+    prefetch inside ties differently from call to call: the same query twice can differ).
+    """
+    col = make_collection(store_path)
+    rng = np.random.default_rng(7)
+    texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(2, 9)))) + f" r{i}"
+             for i in range(400)]
+    col.upsert(texts, ids=[f"r{i}" for i in range(400)])
+    by_text = dict(zip(texts, (f"r{i}" for i in range(400)), strict=True))
+    for query in ("disk error", "quick vector fox", "merge index node", "filter query code"):
+        for fetch_k in (5, 20):
+            want = [h.id for h in col.query(query, top_k=fetch_k, search="hybrid")]
+            scorer = Constant()
+            got = col.query(query, top_k=fetch_k, fetch_k=fetch_k, search="hybrid", rerank=scorer)
+            assert [by_text[t] for t in scorer.seen[0]] == want, (query, fetch_k)
+            assert [h.id for h in got] == want
+            picked = col.query(query, top_k=3, fetch_k=fetch_k, search="hybrid", mmr=0.5)
+            assert {h.id for h in picked} <= set(want)
+    col.close()

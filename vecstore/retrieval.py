@@ -10,7 +10,9 @@ One query runs in up to three steps, every one under the same ``where`` filter:
    computes it, so that a store that fuses server-side (Qdrant) ranks alike. Equal fused
    scores keep the better dense rank first, then the better keyword rank. A query with no
    keyword tokens ranks by dense alone (``rank_by="hybrid:dense"``).
-   When a second step follows, the first stage keeps ``fetch_k`` candidates, else ``top_k``.
+   When a second step follows, the first stage keeps ``fetch_k`` candidates, else ``top_k``:
+   the candidates are exactly the hits of the same query with ``top_k=fetch_k`` (a hybrid
+   one fuses sides as deep as that query's, :attr:`Plan.depth`).
 2. **Floor.** ``min_score`` drops candidates whose cosine is below it. On a dense search
    this is exactly the top k with the rest cut.
 3. **Second step** (one of them): ``mmr=λ`` picks ``top_k`` by maximal marginal relevance,
@@ -69,6 +71,21 @@ class Plan:
         """How many candidates the first stage keeps."""
         return self.fetch_k if self.second_step else self.top_k
 
+    @property
+    def depth(self) -> int:
+        """How deep each side of a hybrid first stage goes before fusion.
+
+        ``fetch_k`` for a one-stage query. A two-stage query's candidates are exactly the hits
+        of the same query with ``top_k=fetch_k``, whose sides go as deep as its default
+        ``fetch_k``: the best ``fetch_k`` hybrid candidates, not the fusion of shallower sides.
+        """
+        return default_fetch(self.fetch_k) if self.second_step else self.fetch_k
+
+
+def default_fetch(top_k: int) -> int:
+    """``fetch_k`` when none is given: how many candidates a query of ``top_k`` considers."""
+    return max(MIN_FETCH, 4 * top_k)
+
 
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
@@ -111,7 +128,7 @@ def plan(
     if mmr is not None and rerank is not None:
         raise InvalidInput("give mmr or rerank, not both: each orders the final hits", field="mmr")
     if fetch_k is None:
-        fetch_k = max(MIN_FETCH, 4 * top_k)
+        fetch_k = default_fetch(top_k)
     else:
         fetch_k = _count(fetch_k, "fetch_k", 1)
         if fetch_k < top_k:
@@ -211,13 +228,13 @@ def first_stage(
         ]
     fuser = backend.abilities.hybrid
     if fuser is not None:  # the store fuses the two rankings in one request
-        fusion = Fusion(p.fetch_k, p.pool, p.rrf_k, p.weights)
+        fusion = Fusion(p.depth, p.pool, p.rrf_k, p.weights)
         found = fuser.hybrid_query(vector, terms, where, fusion)
         return [
             Hit(h.id, _cosine(h, q), h.text, h.metadata, h.vector, h.score, "hybrid") for h in found
         ]
-    dense = _dense(backend, vector, p.fetch_k, where, vectors)
-    keyword = _keyword(backend, terms, q, p.fetch_k, where)
+    dense = _dense(backend, vector, p.depth, where, vectors)
+    keyword = _keyword(backend, terms, q, p.depth, where)
     return fuse(dense, keyword, p.rrf_k, p.weights)[: p.pool]
 
 
