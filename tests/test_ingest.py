@@ -389,3 +389,20 @@ def test_write_tasks_use_one_torch_thread_unless_configured(
     monkeypatch.setenv("VECSTORE_THREADS", "3")
     assert spec.settings().threads == 3
     assert cached_encoder(spec.settings()) is cached_encoder(spec.settings())
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3"])
+def test_max_delete_is_a_count(col: Collection, bad: object) -> None:
+    with pytest.raises(InvalidInput, match="max_delete must be an int >= 0"):
+        col.ingest([{"id": "a", "text": "a"}], source_tag="s", sync=True, max_delete=bad)  # type: ignore
+    assert col.count() == 0  # refused before anything was read or written
+
+
+def test_max_delete_leaves_everything_when_over(col: Collection) -> None:
+    rows = [{"id": f"r{i}", "text": f"text {i}"} for i in range(6)]
+    col.ingest(rows, source_tag="s", sync=True)
+    report = col.ingest(rows[:1], source_tag="s", sync=True, max_delete=4)
+    assert report.sync_skipped and report.deleted == 0 and col.count() == 6
+    assert "over max_delete (4)" in report.sync_skipped_reason
+    report = col.ingest(rows[:1], source_tag="s", sync=True, max_delete=5)
+    assert not report.sync_skipped and report.deleted == 5 and col.count() == 1

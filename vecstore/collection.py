@@ -284,6 +284,7 @@ class Collection:
         dry_run: bool = False,
         source_tag: str | None = None,
         sync: bool = False,
+        max_delete: int | None = None,
         window: int | None = None,
     ) -> IngestReport:
         """Stream dicts or a JSONL/CSV/TSV/Parquet file in (see :mod:`vecstore.jobs.ingest`).
@@ -305,6 +306,7 @@ class Collection:
             dry_run=dry_run,
             source_tag=source_tag,
             sync=sync,
+            max_delete=max_delete,
             window=INGEST_WINDOW if window is None else window,
         )
 

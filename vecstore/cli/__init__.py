@@ -3,7 +3,8 @@
 Every command takes ``--collection NAME`` and ``--config FILE``; results print as a table, or
 as JSON with ``--json``, on stdout; progress and notes go to stderr. Errors print as one line
 on stderr, without a traceback: exit status 1 (2 for a bad command line, 2 for an ingest whose
-records failed). Arguments and input files are checked before any store or model work.
+records failed, 3 for an ingest whose ``--sync`` was skipped: nothing deleted). Arguments and
+input files are checked before any store or model work.
 """
 
 from __future__ import annotations

@@ -38,8 +38,18 @@ def open_existing(args: argparse.Namespace, *, create: bool = False) -> Collecti
         raise CollectionNotFound(f"{exc}; `vecstore list` shows the collections there") from exc
 
 
+SYNC_SKIPPED = 3
+"""Exit status of an ingest whose ``--sync`` deleted nothing (a cron job must notice)."""
+RECORDS_FAILED = 2
+"""Exit status of an ingest in which records failed (they are in the dead-letter file)."""
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Stream a file into the collection and print the run report; 2 if records failed."""
+    """Stream a file into the collection and print the run report.
+
+    Exit status: :data:`SYNC_SKIPPED` when ``--sync`` deleted nothing (records failed, or more
+    than ``--max-delete`` would go), else :data:`RECORDS_FAILED` when records failed, else 0.
+    """
     from pathlib import Path
 
     from vecstore.cli.progress import IngestProgress
@@ -49,7 +59,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     with open_existing(args, create=True) as col:
         with IngestProgress(count_records(args.path), quiet=args.quiet) as watch:
             report = col.ingest(
-                args.path, fields=args.fields, watch=watch, dead_letter=dead, dry_run=args.dry_run
+                args.path,
+                fields=args.fields,
+                watch=watch,
+                dead_letter=dead,
+                dry_run=args.dry_run,
+                source_tag=args.source_tag,
+                sync=args.sync,
+                max_delete=args.max_delete,
             )
     if args.json:
         dump(report.as_dict())
@@ -57,19 +74,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         if report.dry_run:
             print("dry run: nothing was encoded or written")
         headers = ["read", "unchanged", "new/changed", "encoded", "metadata only", "written"]
-        headers += ["failed", "seconds", "encoded/s"]
+        headers += ["failed", "deleted", "seconds", "encoded/s"]
         values = [report.read, report.unchanged, report.changed, report.encoded]
-        values += [report.metadata_only, report.written, report.failed]
+        values += [report.metadata_only, report.written, report.failed, report.deleted]
         table(
             headers,
             [[*map(str, values), f"{report.duration_s:.2f}", f"{report.encoded_per_s:.1f}"]],
         )
+    status = 0
     if report.failed:
         for failure in report.failures[:5]:
             note(f"failed: {failure.where}: {failure.reason}")
         note(f"{report.failed} record(s) failed; all are in {dead}")
-        return 2
-    return 0
+        status = RECORDS_FAILED
+    if report.sync_skipped:
+        note(f"sync skipped, nothing deleted: {report.sync_skipped_reason}")
+        status = SYNC_SKIPPED
+    return status
 
 
 def retrieval_options(args: argparse.Namespace) -> dict[str, Any]:

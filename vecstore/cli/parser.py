@@ -33,6 +33,12 @@ def check_ingest(args: argparse.Namespace) -> None:
     check_path(args.path)
     fields = [f for f in args.metadata_fields.split(",") if f] if args.metadata_fields else None
     args.fields = FieldMap.of(args.id_field or None, args.text_field, fields)
+    if args.sync and not args.source_tag:
+        raise InvalidInput(
+            "--sync needs --source-tag naming the records this source owns", field="source_tag"
+        )
+    if args.max_delete is not None and not args.sync:
+        raise InvalidInput("--max-delete limits --sync: give both", field="max_delete")
 
 
 def check_query(args: argparse.Namespace) -> None:
@@ -71,6 +77,17 @@ def check_upgrade(args: argparse.Namespace) -> None:
     """A batch size of at least 1."""
     if args.batch_size < 1:
         raise InvalidInput(f"batch_size must be >= 1, got {args.batch_size}", field="batch_size")
+
+
+def _count(raw: str) -> int:
+    """A non-negative integer argument (argparse reports the error on one line)."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,6 +136,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--dead-letter", help="JSONL file for failed records (default: <file stem>.dead.jsonl)"
     )
     p.add_argument("--dry-run", action="store_true", help="report what would change; write nothing")
+    p.add_argument(
+        "--source-tag",
+        help="tag the records with this source's name (a run without one keeps stored tags)",
+    )
+    p.add_argument(
+        "--sync",
+        action="store_true",
+        help="then delete the records of --source-tag that the file no longer has (exit 3 and "
+        "nothing deleted if records failed or --max-delete is exceeded)",
+    )
+    p.add_argument(
+        "--max-delete",
+        type=_count,
+        metavar="N",
+        help="with --sync: delete nothing if more than N records would go",
+    )
     p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     p = add("query", commands.cmd_query, "the records most similar to a text", check_query)
     p.add_argument("text", help="the query text")

@@ -17,15 +17,19 @@
   running it again.
 * ``dry_run``: read, check and compare with the store, but encode and write nothing.
 * ``sync`` with a ``source_tag``: once the whole source went in, the records carrying the tag
-  that the source no longer has are deleted (selected by the store's own filtered scan); when
-  any record failed, that step is skipped (``sync_skipped``): a record that failed may still be
-  in the source, and its stored version must not go.
+  that the source no longer has are deleted (selected by the store's own filtered scan). That
+  step is skipped (``sync_skipped``, with ``sync_skipped_reason``, and a warning logged) when
+  any record failed (a record that failed may still be in the source, and its stored version
+  must not go), or when it would delete more than ``max_delete`` records (a truncated source
+  must not empty the collection): then nothing is deleted.
+* A run without a source tag keeps the tag stored records carry (:func:`vecstore.jobs.plan.plan`).
 
 A later record with the same id as an earlier one of the same window replaces it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -45,6 +49,7 @@ from vecstore.jobs.writer import DeadLetters, Job, Progress, Watch, Writer
 from vecstore.records import RecordBatch, Vectors
 from vecstore.reserved import SOURCE_KEY
 
+log = logging.getLogger(__name__)
 INGEST_WINDOW = 4096
 SYNC_BATCH = 1000
 
@@ -106,7 +111,7 @@ class _Run:
                 Job(
                     [it.id for it in todo.metadata],
                     [it.where for it in todo.metadata],
-                    metadata=[it.stored_metadata(self.tag) for it in todo.metadata],
+                    metadata=[it.stored_metadata() for it in todo.metadata],
                 )
             )
         if todo.write:
@@ -124,7 +129,7 @@ class _Run:
             [it.id for it in items],
             vectors,
             [it.text for it in items],
-            [it.stored_metadata(self.tag) for it in items],
+            [it.stored_metadata() for it in items],
         )
         given = frozenset(it.id for it in items if it.vector is not None)
         return Job(batch.ids, [it.where for it in items], batch, given=given)
@@ -155,6 +160,7 @@ def ingest(
     dry_run: bool = False,
     source_tag: str | None = None,
     sync: bool = False,
+    max_delete: int | None = None,
 ) -> IngestReport:
     """Stream ``source`` into ``target``; return the run report (see the module doc).
 
@@ -168,6 +174,12 @@ def ingest(
         )
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise InvalidInput(f"window must be an int >= 1, got {window!r}", field="window")
+    if max_delete is not None and (
+        isinstance(max_delete, bool) or not isinstance(max_delete, int) or max_delete < 0
+    ):
+        raise InvalidInput(
+            f"max_delete must be an int >= 0, got {max_delete!r}", field="max_delete"
+        )
     tag = source_tag or ""
     validation.check_unicode(tag, None, "source_tag")
     started = time.perf_counter()
@@ -196,10 +208,7 @@ def ingest(
         finally:
             dead.close()
     if sync:
-        if report.failed:
-            report.sync_skipped = True
-        else:
-            _sync(target, tag, seen, report)
+        _sync(target, tag, seen, report, max_delete)
     report.duration_s = time.perf_counter() - started
     run.moved()
     return report
@@ -228,8 +237,21 @@ def to_encode(
     return [i in items and id(items[i]) in write for i in range(len(records))]
 
 
-def _sync(target: Target, tag: str, seen: set[str], report: IngestReport) -> None:
+def _skip_sync(report: IngestReport, reason: str) -> None:
+    report.sync_skipped, report.sync_skipped_reason = True, reason
+    log.warning("sync skipped, nothing deleted: %s", reason)
+
+
+def _sync(
+    target: Target, tag: str, seen: set[str], report: IngestReport, max_delete: int | None
+) -> None:
     """Delete (or, in a dry run, count) the tag's records this run did not see."""
+    if report.failed:
+        _skip_sync(
+            report,
+            f"{report.failed} record(s) failed, and a failed record may still be in the source",
+        )
+        return
     mine = Compare(SOURCE_KEY, "$eq", tag)
     gone = [
         r.id
@@ -237,6 +259,13 @@ def _sync(target: Target, tag: str, seen: set[str], report: IngestReport) -> Non
         for r in batch
         if r.id not in seen
     ]
+    if max_delete is not None and len(gone) > max_delete:
+        _skip_sync(
+            report,
+            f"it would delete {len(gone)} records of source {tag!r}, over max_delete "
+            f"({max_delete}): is the source truncated?",
+        )
+        return
     report.deleted = len(gone)
     if not report.dry_run:
         for start in range(0, len(gone), SYNC_BATCH):

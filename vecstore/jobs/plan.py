@@ -19,6 +19,7 @@ from vecstore.jobs.fields import FieldMap
 from vecstore.jobs.sources import Unreadable
 from vecstore.metadata import MetadataPolicy, normalize_metadata
 from vecstore.records import Metadata, StoredRecord, Vectors
+from vecstore.reserved import SOURCE_KEY
 
 
 @dataclass(slots=True)
@@ -31,10 +32,11 @@ class Item:
     metadata: Metadata
     vhash: str
     vector: Vectors | None = None
+    tag: str = ""  # the source tag it is stored with (set by plan)
 
-    def stored_metadata(self, tag: str) -> Metadata:
+    def stored_metadata(self) -> Metadata:
         """The metadata written for it: the user's, the hashes, the source tag."""
-        return stamp(self.metadata, self.vhash, tag)
+        return stamp(self.metadata, self.vhash, self.tag)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,11 @@ def check_record(where: str, record: Any, rules: Rules) -> Item:
     return Item(where, rid, text, meta, vector_hash(rules.model, text), vector)
 
 
+def _tag_of(record: StoredRecord) -> str:
+    tag = record.metadata.get(SOURCE_KEY, "")
+    return tag if isinstance(tag, str) else ""
+
+
 @dataclass(slots=True)
 class Plan:
     """A window's items by what storing them changes."""
@@ -99,11 +106,19 @@ class Plan:
 
 
 def plan(items: Sequence[Item], stored: Sequence[StoredRecord], model: str, tag: str) -> Plan:
-    """Sort ``items`` against the records the store holds for their ids."""
+    """Sort ``items`` against the records the store holds for their ids.
+
+    A run with a source ``tag`` stores its records under it (taking over records another tag
+    wrote). A run without one keeps the tag a stored record carries: it neither strips it nor
+    rewrites the record for it, so an untagged run (an ad hoc load, a CLI run) over a tagged
+    source's records changes what the source would, and its sync still owns them.
+    """
     held = {r.id: r for r in stored}
     out = Plan()
     for it in items:
-        change = change_of(held.get(it.id), model, it.text, it.vhash, it.metadata, tag)
+        found = held.get(it.id)
+        it.tag = tag or (_tag_of(found) if found is not None else "")
+        change = change_of(found, model, it.text, it.vhash, it.metadata, it.tag)
         if change == "unchanged":
             out.unchanged += 1
         elif change == "metadata":

@@ -40,7 +40,8 @@ class IngestReport:
     written: int = 0
     failed: int = 0
     deleted: int = 0  # sync: records of the source tag that the source no longer has
-    sync_skipped: bool = False  # sync: not done, because some records failed
+    sync_skipped: bool = False  # sync: nothing deleted (why: sync_skipped_reason)
+    sync_skipped_reason: str = ""
     duration_s: float = 0.0
     dry_run: bool = False
     done: int = 0
@@ -68,6 +69,7 @@ def merge(reports: Iterable[IngestReport]) -> IngestReport:
             if isinstance(value, int) and not isinstance(value, bool):
                 setattr(total, f.name, getattr(total, f.name) + value)
         total.sync_skipped |= part.sync_skipped
+        total.sync_skipped_reason = total.sync_skipped_reason or part.sync_skipped_reason
         room = MAX_FAILURES_KEPT - len(total.failures)
         total.failures.extend(part.failures[: max(room, 0)])
     return total
