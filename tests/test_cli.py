@@ -269,7 +269,7 @@ def test_argument_errors_come_before_any_store_work(
 
 
 def test_command_line_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["frobnicate"], ["query"], ["count", "--top-k", "3"]):
+    for argv in (["frobnicate"], ["get"], ["count", "--top-k", "3"]):
         with pytest.raises(SystemExit) as info:
             main(argv)
         err = capsys.readouterr().err
@@ -319,3 +319,48 @@ def test_ingest_from_a_script_prints_progress_lines_on_stderr(env: Path, tmp_pat
         [str(exe), "ingest", str(env), "--quiet"], capture_output=True, text=True, cwd=tmp_path
     )
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_many_queries_from_a_file_one_json_line_each(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(capsys, "ingest", str(env), "--metadata-fields", "topic,year", "--quiet")
+    queries = env.parent / "queries.txt"
+    queries.write_text(
+        "cats on a sofa\n"
+        "\n"
+        '{"query": "stocks", "top_k": 1, "where": {"topic": "finance"}}\n'
+        "{not json\n"
+        '{"query": "x", "color": "red"}\n'
+        '{"query": "dogs", "top_k": -2}\n'
+        '{"query": "dogs", "search": "keyword"}\n'
+    )
+    code, out, err = run(capsys, "query", "--queries", str(queries), "--top-k", "2")
+    answers = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and [a["line"] for a in answers] == [1, 3, 4, 5, 6, 7]
+    assert answers[0]["query"] == "cats on a sofa" and len(answers[0]["hits"]) == 2
+    assert [h["id"] for h in answers[1]["hits"]] == ["three"]
+    assert "not valid JSON" in answers[2]["error"] and "color" in answers[3]["error"]
+    assert "top_k must be an int >= 0" in answers[4]["error"]
+    assert answers[5]["hits"][0]["id"] == "two" and answers[5]["hits"][0]["rank_by"] == "keyword"
+    assert "line 4: " in err and "3 query line(s) failed" in err
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("cats\ndogs\n"))
+    code, out, _ = run(capsys, "query", "--queries", "-", "--top-k", "1")
+    assert code == 0 and [len(json.loads(x)["hits"]) for x in out.splitlines()] == [1, 1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["query"], "give a query TEXT or --queries FILE"),
+        (["query", "x", "--queries", "q.txt"], "give a query TEXT or --queries FILE"),
+        (["query", "--queries", "nope.txt"], "--queries: no such file"),
+    ],
+)
+def test_query_needs_one_text_or_a_queries_file(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 1 and out == "" and err.count("\n") == 1 and message in err

@@ -22,6 +22,7 @@ imported then, on first use, never by ``import vecstore``) and tests give by han
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -62,6 +63,18 @@ def cpu_flags(cpuinfo: str | None = None) -> frozenset[str]:
         if line.startswith("flags"):
             return frozenset(line.partition(":")[2].split())
     return frozenset()
+
+
+ACCELERATOR_DEVICES = ("nvidia[0-9]*", "kfd", "dxg")
+"""Device files of the accelerators torch drives (NVIDIA, ROCm, WSL's GPU): without one of them
+(and off macOS, where MPS needs no device file) torch sees no accelerator."""
+
+
+def accelerator_visible(dev: Path = Path("/dev")) -> bool:
+    """Whether torch could find an accelerator here, told without importing torch."""
+    if sys.platform == "darwin":
+        return True
+    return any(any(dev.glob(pattern)) for pattern in ACCELERATOR_DEVICES)
 
 
 def detect_hardware() -> Hardware:

@@ -11,7 +11,7 @@ on.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,13 +45,34 @@ def session(exported: Exported, threads: int | None) -> Any:
     )
 
 
-class OnnxRunner:
-    """Encodes with a loaded sentence-transformers model's preprocessing and an ONNX session."""
+Features = Callable[[Sequence[str], str], dict[str, np.ndarray]]
+"""A model's preprocessing: (texts, prompt) -> its input arrays, right-padded."""
 
-    def __init__(self, model: Any, exported: Exported, runtime_session: Any) -> None:
-        self.model = model
+
+def model_features(model: Any) -> Features:
+    """A loaded sentence-transformers model's own preprocessing, as NumPy arrays."""
+
+    def features(texts: Sequence[str], prompt: str) -> dict[str, np.ndarray]:
+        found = model.preprocess(list(texts), prompt=prompt or None)
+        return {name: value.numpy() for name, value in found.items() if hasattr(value, "numpy")}
+
+    return features
+
+
+class OnnxRunner:
+    """Encodes with the model's preprocessing (``features``) and an ONNX session.
+
+    ``right_padded``: whether ``features`` pads on the right (then a batch is tokenised once and
+    cut into runs of like length).
+    """
+
+    def __init__(
+        self, features: Features, exported: Exported, runtime_session: Any, right_padded: bool
+    ) -> None:
+        self.features = features
         self.inputs = exported.inputs
         self.session = runtime_session
+        self.right_padded = right_padded
 
     def encode(self, texts: Sequence[str], prompt: str, tokens: int = TOKENS_PER_RUN) -> Vectors:
         """Unit vectors of ``texts`` (with ``prompt`` before each, as the model puts it)."""
@@ -73,10 +94,10 @@ class OnnxRunner:
         tokenising those texts alone gives; a tokenizer that pads on the left, or a model
         without an attention mask, is tokenised run by run instead.
         """
-        features = self.model.preprocess(texts, prompt=prompt or None)
-        arrays = {name: features[name].numpy() for name in self.inputs}
+        features = self.features(texts, prompt)
+        arrays = {name: features[name] for name in self.inputs}
         mask = arrays.get("attention_mask")
-        if mask is None or getattr(self.model.tokenizer, "padding_side", "right") != "right":
+        if mask is None or not self.right_padded:
             return self._encode_runs(texts, prompt, tokens, mask)
         lengths = mask.sum(axis=1)
         order = np.argsort(-lengths, kind="stable")
@@ -96,8 +117,8 @@ class OnnxRunner:
         per_run = 4 if mask is None else max(1, tokens // max(int(mask.shape[1]), 1))
         parts = []
         for start in range(0, len(texts), per_run):
-            features = self.model.preprocess(texts[start : start + per_run], prompt=prompt or None)
-            parts.append(self.session.run(None, {n: features[n].numpy() for n in self.inputs})[0])
+            features = self.features(texts[start : start + per_run], prompt)
+            parts.append(self.session.run(None, {n: features[n] for n in self.inputs})[0])
         return np.concatenate(parts)
 
 

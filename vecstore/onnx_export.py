@@ -313,6 +313,37 @@ def cached_graph(cache: Path, key: str, model: Any, sample: dict[str, Any]) -> E
     return Exported(final / GRAPH, names)
 
 
+TEXT_FEATURES = "text-features.ok"
+"""Beside a graph: the model's tokenizer without torch gave the loaded model's own features."""
+
+
+def existing(cache: Path, key: str) -> Exported | None:
+    """The cached graph for ``key`` when it is valid and known to take torch-free features."""
+    final = cache / "onnx" / key
+    if not (final / TEXT_FEATURES).is_file() or not valid(final):
+        return None
+    return Exported(final / GRAPH, _read_inputs(final))
+
+
+def mark_text_features(exported: Exported) -> None:
+    """Record that the torch-free tokenizer gives this graph's model its own features."""
+    with contextlib.suppress(OSError):  # a read-only cache: the next process checks again
+        (exported.path.parent / TEXT_FEATURES).write_text("checked against the model\n")
+
+
+def versions() -> dict[str, str]:
+    """What the graph depends on besides the model's files, read without importing any of it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("torch", "onnxruntime", "sentence-transformers", "transformers"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
 def graph(cache: Path | None, key: str, model: Any, sample: dict[str, Any]) -> Exported:
     """The graph, in the cache, or for this process alone when the cache cannot be written."""
     where = cache or default_cache_dir()

@@ -23,7 +23,7 @@ import importlib.util
 import logging
 import shutil
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,28 +31,38 @@ import numpy as np
 
 from vecstore.errors import ConfigError, MissingDependency
 from vecstore.hardware import (
+    CPU_BF16_FLAGS,
     Hardware,
     Precision,
     Runtime,
+    accelerator_visible,
+    cpu_flags,
     detect_hardware,
     resolve_device,
     resolve_precision,
     resolve_runtime,
 )
 from vecstore.model_files import DEFAULT_MODEL, ModelFiles, local_directory, read_model_files
-from vecstore.onnx_encoder import OnnxRunner, session
+from vecstore.onnx_encoder import OnnxRunner, model_features, session
 from vecstore.onnx_export import (
+    TEXT_FEATURES,
+    Exported,
     ExportUnsupported,
     default_cache_dir,
     digests,
+    existing,
     graph,
+    mark_text_features,
     model_key,
+    versions,
 )
 from vecstore.records import Vectors
+from vecstore.text_tokens import agrees, readable, text_settings, text_tokenizer
 
 log = logging.getLogger(__name__)
 
 ENCODE_BATCH_SIZE = 32
+NO_LIMIT = 1 << 30
 BUNDLED_MODEL_NAMES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2"})
 PROMPTS_MARK = "#prompts:"
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")  # sentence-transformers' own order
@@ -111,6 +121,12 @@ class SentenceTransformerEncoder:
         self._model_files: ModelFiles | None = None
         self._files_read = False
         self._resolved: tuple[str, Precision, str, str] = ("", "fp32", "", "")
+        self._limit = 0  # tokens the loaded model reads
+        self._count: Callable[[str], int] = len  # a text's tokens, untruncated (set on load)
+        self._light_runner: OnnxRunner | None = None  # torch-free (see _light)
+        self._light_tried = False
+        self._light_limit = 0
+        self._light_count: Callable[[str], int] = len
         self._lock = threading.RLock()  # guards loading, encoding and ``truncated_total``
         self.truncated_total = 0
 
@@ -127,8 +143,35 @@ class SentenceTransformerEncoder:
     @property
     def runtime(self) -> Runtime:
         """What runs the model: ``torch`` or ``onnx`` (resolved from the setting on load)."""
-        self._load_once()
+        self._engine(queries=False)
         return "onnx" if self._runner is not None else "torch"
+
+    @property
+    def torch_free(self) -> bool:
+        """Whether this process encodes without torch and sentence-transformers (so far)."""
+        return self._model is None
+
+    @property
+    def max_seq_length(self) -> int | None:
+        """Tokens of a text the model reads, special tokens included (None: not stated).
+
+        From the model's files, without loading it, where they state it.
+        """
+        if self._limit:
+            return self._limit
+        directory = local_directory(self._location())
+        settings = text_settings(directory) if directory is not None else None
+        return settings.max_length if settings is not None else None
+
+    def plan(self) -> str:
+        """How a query would be encoded here, told without loading anything (``vecstore info``)."""
+        if self._model is not None:
+            return f"{self.runtime} {self.precision} on {self.device}"
+        if self._torch_free_possible(queries=True):
+            both = self._torch_free_possible(queries=False)
+            sides = "" if both else " for queries (documents: torch)"
+            return f"onnx fp32 on cpu, torch-free once its graph is exported{sides}"
+        return f"torch (device {self._device_setting}, precision {self._precision_setting})"
 
     @property
     def query_prompt(self) -> str:
@@ -141,8 +184,78 @@ class SentenceTransformerEncoder:
         return self._prompts_in_force()[1]
 
     def _loaded(self) -> tuple[str, Precision, str, str]:
-        self._load_once()
+        self._engine(queries=False)
         return self._resolved
+
+    def _engine(self, queries: bool) -> None:
+        """Ready to encode one side: torch-free where :meth:`_light` can, else the model loaded.
+
+        Queries take the torch-free path wherever ONNX Runtime in fp32 on the CPU is allowed
+        (``auto``), also on a CPU whose documents are encoded in bf16 by torch: a query process
+        then starts in about a second instead of loading torch. Once the model is loaded it
+        encodes both sides.
+        """
+        if self._model is not None or self._light(queries):
+            return
+        with self._lock:
+            self._load()
+
+    def _light(self, queries: bool) -> bool:
+        """Whether the torch-free runner serves this side (built on first use, once).
+
+        Only where the settings allow ONNX Runtime in fp32 on the CPU for this side, and only for
+        a graph already exported whose export checked the torch-free tokenizer against the
+        loaded model (:mod:`vecstore.text_tokens`). Anything else, a first run among them,
+        loads the model.
+        """
+        if not self._torch_free_possible(queries):
+            return False
+        if self._light_runner is None and not self._light_tried:
+            with self._lock:
+                if self._light_runner is None and not self._light_tried:
+                    self._light_runner = self._build_light()
+                    self._light_tried = True
+        return self._light_runner is not None
+
+    def _build_light(self) -> OnnxRunner | None:
+        files = self._files()
+        directory = local_directory(self._location())
+        if directory is None or files is None:
+            return None
+        cache = self._cache_dir or default_cache_dir()
+        try:
+            exported = existing(cache, model_key(directory, versions(), digests(cache)))
+        except OSError:
+            return None
+        tokenizer = text_tokenizer(directory) if exported is not None else None
+        if exported is None or tokenizer is None:
+            return None
+        try:
+            runtime_session = session(exported, self._threads)
+        except Exception:  # onnxruntime's own types: the full load rebuilds the graph
+            return None
+        self._light_count = tokenizer.count
+        self._light_limit = tokenizer.max_length
+        return OnnxRunner(tokenizer.features, exported, runtime_session, True)
+
+    def _torch_free_possible(self, queries: bool) -> bool:
+        """Whether the settings allow ONNX Runtime, fp32, on the CPU, for this side."""
+        if self._runtime_setting not in ("auto", "onnx"):
+            return False
+        if not all(importlib.util.find_spec(m) for m in ("onnxruntime", "tokenizers")):
+            return False
+        device = self._device_setting.strip().lower()
+        hardware = self._hardware
+        if device == "auto" and (
+            resolve_device("auto", hardware) != "cpu" if hardware else accelerator_visible()
+        ):
+            return False
+        if device not in ("auto", "cpu"):
+            return False
+        if self._precision_setting == "fp32":
+            return True
+        bf16 = hardware.cpu_bf16 if hardware else bool(cpu_flags() & CPU_BF16_FLAGS)
+        return self._precision_setting == "auto" and (queries or not bf16)
 
     def _files(self) -> ModelFiles | None:
         """The model's identity from its configuration files (read once; None: load it)."""
@@ -236,8 +349,12 @@ class SentenceTransformerEncoder:
                     f"{stated[1]}, but the loaded model has {loaded[0]} and {loaded[1]}"
                 )
         self._resolved = (device, precision, *prompts)
-        if runtime == "onnx":
-            self._runner = self._onnx_runner(model, location)
+        self._runner = self._onnx_runner(model, location) if runtime == "onnx" else None
+        self._limit = int(model.max_seq_length or NO_LIMIT)  # None: the model reads all
+        tokenizer = model.tokenizer
+        self._count = lambda text: len(
+            tokenizer(text, add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        )
         self._model = model
         return model
 
@@ -260,22 +377,11 @@ class SentenceTransformerEncoder:
             torch.set_num_threads(self._threads)
 
     def _build_runner(self, model: Any, location: str) -> OnnxRunner:
-        import onnxruntime
-        import sentence_transformers
-        import torch
-        import transformers
-
         directory = local_directory(location)
         if directory is None:
             raise ExportUnsupported("has no local files to key the ONNX cache by")
         sample = model.preprocess(["a short text", "a somewhat longer text, to have padding"])
-        versions = {
-            "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__,
-            "sentence-transformers": sentence_transformers.__version__,
-            "transformers": transformers.__version__,
-        }
-        key = model_key(directory, versions, digests(self._cache_dir or default_cache_dir()))
+        key = model_key(directory, versions(), digests(self._cache_dir or default_cache_dir()))
         exported = graph(self._cache_dir, key, model, sample)
         try:
             runtime_session = session(exported, self._threads)
@@ -286,7 +392,18 @@ class SentenceTransformerEncoder:
             shutil.rmtree(exported.path.parent, ignore_errors=True)
             exported = graph(self._cache_dir, key, model, sample)
             runtime_session = session(exported, self._threads)
-        return OnnxRunner(model, exported, runtime_session)
+        self._check_text_features(model, directory, exported)
+        right = getattr(model.tokenizer, "padding_side", "right") == "right"
+        return OnnxRunner(model_features(model), exported, runtime_session, right)
+
+    @staticmethod
+    def _check_text_features(model: Any, directory: Path, exported: Exported) -> None:
+        """Mark the graph for torch-free use when the model's tokenizer files give its features."""
+        if (exported.path.parent / TEXT_FEATURES).is_file():
+            return
+        tokenizer = text_tokenizer(directory)
+        if tokenizer is not None and agrees(tokenizer, model, exported.inputs):
+            mark_text_features(exported)
 
     def _choose_prompts(self, prompts: dict[str, str], default_name: str | None) -> tuple[str, str]:
         """The query and document prompts in force: the settings', else the model's own."""
@@ -307,45 +424,58 @@ class SentenceTransformerEncoder:
         return int(self.model.get_embedding_dimension())
 
     def count_truncated(self, texts: Sequence[str], prompt: str = "") -> int:
-        """How many texts exceed the model's max sequence length (tokenised only if long)."""
-        limit = int(self.model.max_seq_length)
-        # A token covers at least one character, plus two special tokens: short texts fit.
-        long = [prompt + t for t in texts if len(prompt) + len(t) > limit - 2]
-        if not long:
-            return 0
-        lengths = self.model.tokenizer(
-            long, add_special_tokens=True, truncation=False, verbose=False
-        )
-        return sum(len(ids) > limit for ids in lengths["input_ids"])
+        """How many texts exceed the model's max sequence length (see :meth:`readable`)."""
+        return self.readable(texts, prompt)[1]
+
+    def readable(self, texts: Sequence[str], prompt: str = "") -> tuple[list[str], int]:
+        """The part of each text the model reads, and how many texts were longer than that.
+
+        A long text is cut by characters before it is tokenised (:func:`readable`), so a text of
+        megabytes costs what its first tokens cost; the tokens the model sees are the same.
+        """
+        if self._model is not None or self._light_runner is None:
+            self._engine(queries=False)
+            limit, count = self._limit, self._count
+        else:
+            limit, count = self._light_limit, self._light_count
+        parts: list[str] = []
+        over = 0
+        for text in texts:
+            # A token covers at least one character, plus two special tokens: short texts fit.
+            if len(prompt) + len(text) <= limit - 2:
+                parts.append(text)
+                continue
+            part, long = readable(text, limit, lambda cut: count(prompt + cut))
+            parts.append(part)
+            over += long
+        return parts, over
 
     def encode(self, texts: Sequence[str]) -> Vectors:
         """The document side (what one-sided callers store)."""
         return self.encode_documents(texts)
 
     def encode_documents(self, texts: Sequence[str]) -> Vectors:
-        return self._encode(texts, self.document_prompt)
+        return self._encode(texts, self.document_prompt, queries=False)
 
     def encode_queries(self, texts: Sequence[str]) -> Vectors:
-        return self._encode(texts, self.query_prompt)
+        return self._encode(texts, self.query_prompt, queries=True)
 
-    def _encode(self, texts: Sequence[str], prompt: str) -> Vectors:
+    def _encode(self, texts: Sequence[str], prompt: str, queries: bool) -> Vectors:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
+        self._engine(queries)
         with self._lock:
-            truncated = self.count_truncated(texts, prompt)
-            if truncated:
-                self.truncated_total += truncated
-                log.warning(
-                    "%d of %d texts are longer than %d tokens and were truncated by the model",
-                    truncated,
-                    len(texts),
-                    self.model.max_seq_length,
-                )
+            if self._model is None and self._light_runner is not None:
+                texts, truncated = self.readable(texts, prompt)
+                self._note_truncated(truncated, len(texts), self._light_limit)
+                return self._light_runner.encode(texts, prompt)
+            texts, truncated = self.readable(texts, prompt)
+            self._note_truncated(truncated, len(texts), self._limit)
             if self._runner is not None:
                 return self._runner.encode(texts, prompt)
             with self._autocast():
                 out = self.model.encode(
-                    list(texts),
+                    texts,
                     prompt=prompt or None,
                     batch_size=self._batch_size,
                     convert_to_tensor=True,
@@ -353,6 +483,16 @@ class SentenceTransformerEncoder:
                     show_progress_bar=False,
                 )
         return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)
+
+    def _note_truncated(self, truncated: int, n: int, limit: int) -> None:
+        if truncated:
+            self.truncated_total += truncated
+            log.warning(
+                "%d of %d texts are longer than %d tokens and were truncated by the model",
+                truncated,
+                n,
+                limit,
+            )
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.precision == "fp32":

@@ -104,26 +104,23 @@ def retrieval_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def cmd_query(args: argparse.Namespace) -> None:
-    """Print the records most similar to a text (or ranked as --search, --mmr, --rerank say)."""
+def cmd_query(args: argparse.Namespace) -> int:
+    """Print the records most similar to a text (or ranked as --search, --mmr, --rerank say).
+
+    With ``--queries``, every line of a file instead (:mod:`vecstore.cli.queries`).
+    """
+    from vecstore.cli.queries import hit_json, run_queries
+
     where = where_of(args)
+    if args.queries is not None:
+        with open_existing(args) as col:
+            defaults = {"top_k": args.top_k, "where": where, **retrieval_options(args)}
+            return run_queries(col, args, defaults)
     with open_existing(args) as col:
         hits = col.query(args.text, top_k=args.top_k, where=where, **retrieval_options(args))
         size = col.count() if not hits else None
     if args.json:
-        dump(
-            [
-                {
-                    "id": h.id,
-                    "score": h.score,
-                    "rank_score": h.rank_score,
-                    "rank_by": h.rank_by,
-                    "text": h.text,
-                    "metadata": h.metadata,
-                }
-                for h in hits
-            ]
-        )
+        dump([hit_json(h) for h in hits])
     else:
         ranked = any(h.rank_by != "dense" for h in hits)  # a second column says by what
         table(
@@ -145,6 +142,7 @@ def cmd_query(args: argparse.Namespace) -> None:
             f"no hits: collection {col.name!r} holds {size} records"
             + (" matching nothing of --where" if where and size else "")
         )
+    return 0
 
 
 def cmd_get(args: argparse.Namespace) -> int:

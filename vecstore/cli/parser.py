@@ -45,7 +45,15 @@ def check_query(args: argparse.Namespace) -> None:
     """A non-blank text, a valid top-k, filter and retrieval options (before any model loads)."""
     from vecstore.retrieval import plan
 
-    validation.check_text(args.text, "query")
+    if (args.text is None) == (args.queries is None):
+        raise InvalidInput("give a query TEXT or --queries FILE (one of them)", field="query")
+    if args.queries is None:
+        validation.check_text(args.text, "query")
+    elif args.queries != "-":
+        from pathlib import Path
+
+        if not Path(args.queries).is_file():
+            raise InvalidInput(f"--queries: no such file {args.queries!r}", field="queries")
     validation.check_top_k(args.top_k)
     commands.where_of(args)
     plan(args.top_k, **commands.retrieval_options(args))
@@ -154,7 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
     p = add("query", commands.cmd_query, "the records most similar to a text", check_query)
-    p.add_argument("text", help="the query text")
+    p.add_argument("text", nargs="?", help="the query text (or give --queries)")
+    p.add_argument(
+        "--queries",
+        metavar="FILE",
+        help="answer every line of FILE ('-': stdin), plain text or JSON with 'query' and "
+        "per-query options; one JSON object per answer",
+    )
     p.add_argument("--top-k", type=int, default=5, help="how many records")
     p.add_argument("--where", help=where_help)
     p.add_argument(
