@@ -121,7 +121,9 @@ def test_threads_set_the_runtime_s_intra_op_threads(tmp_path: Path) -> None:
         SentenceTransformerEncoder(runtime="torch", threads=1).encode(["one thread"])
         assert torch.get_num_threads() == 1
         torch.set_num_threads(2)
-        onnx = SentenceTransformerEncoder(runtime="onnx", threads=1, cache_dir=tmp_path)
+        onnx = SentenceTransformerEncoder(
+            runtime="onnx", precision="fp32", threads=1, cache_dir=tmp_path
+        )
         onnx.encode(["one thread"])
         options = onnx._runner.session.get_session_options()  # type: ignore[union-attr]
         assert options.intra_op_num_threads == 1

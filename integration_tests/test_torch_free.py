@@ -32,7 +32,9 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return where
 
 
-def test_the_tokenizer_files_give_the_models_own_features(minilm: SentenceTransformerEncoder) -> None:
+def test_the_tokenizer_files_give_the_models_own_features(
+    minilm: SentenceTransformerEncoder,
+) -> None:
     directory = local_directory(minilm._location())
     assert directory is not None
     tokenizer = text_tokenizer(directory)

@@ -364,3 +364,27 @@ def test_query_needs_one_text_or_a_queries_file(
 ) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 1 and out == "" and err.count("\n") == 1 and message in err
+
+
+@pytest.mark.parametrize(
+    ("env_vars", "message"),
+    [
+        ({"VECSTORE_BACKEND": "qdrant"}, "Qdrant needs qdrant.url"),
+        (
+            {"VECSTORE_BACKEND": "qdrant", "VECSTORE_QDRANT__PATH": ":memory:"},
+            "in one process only",
+        ),
+    ],
+)
+def test_a_store_with_nowhere_to_write_is_refused(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    env: Path,
+    env_vars: dict[str, str],
+    message: str,
+) -> None:
+    for key, value in env_vars.items():
+        monkeypatch.setenv(key, value)
+    for argv in (["ingest", str(env)], ["count"], ["list"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 1 and out == "" and err.count("\n") == 1 and message in err, argv

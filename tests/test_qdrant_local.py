@@ -12,6 +12,7 @@ from vecstore import (
     BackendUnavailable,
     CapabilityError,
     Collection,
+    ConfigError,
     HashEncoder,
     IncompatibleCollection,
     InvalidName,
@@ -153,3 +154,13 @@ def test_a_collection_made_before_keyword_search_refuses_it_naming_migrate(
     for search in ("keyword", "hybrid"):
         with pytest.raises(CapabilityError, match="vecstore migrate"):
             col.query("quick fox", top_k=1, search=search)
+
+
+def test_nowhere_to_write_is_a_config_error_and_memory_is_asked_for_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"qdrant.url .* or qdrant.path"):
+        Collection("nowhere", encoder=HashEncoder(DIM), settings=load_settings(backend="qdrant"))
+    s = load_settings(backend="qdrant", qdrant={"path": ":memory:"})
+    with Collection("asked", encoder=HashEncoder(DIM), settings=s) as col:
+        col.upsert(["kept in this process"])
+        assert col.count() == 1 and col.describe()["qdrant"] == ":memory:"
+    assert not Path(":memory:").exists()  # not a directory of that name

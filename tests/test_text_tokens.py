@@ -25,7 +25,9 @@ words = st.lists(
 
 @settings(max_examples=300, deadline=None)
 @given(words, st.integers(min_value=4, max_value=64))
-def test_the_part_read_holds_the_first_tokens_and_tells_length(parts: list[str], limit: int) -> None:
+def test_the_part_read_holds_the_first_tokens_and_tells_length(
+    parts: list[str], limit: int
+) -> None:
     text = " ".join(parts)
     part, over = readable(text, limit, lambda t: len(tokens(t)))
     whole = tokens(text)

@@ -47,8 +47,15 @@ class NumpySettings(_Section):
     """How long a writer waits for another writer of the collection before StoreLocked."""
 
 
+MEMORY = ":memory:"
+"""A store path that keeps the data in this process only: asked for by name, never a default."""
+
+
 class QdrantSettings(_Section):
-    """A server by ``url``, else local mode on ``path``, else in memory."""
+    """A server by ``url``, else local mode on ``path`` (``":memory:"``: in this process only).
+
+    Neither is a ``ConfigError``: a store with nowhere to write is never chosen by default.
+    """
 
     url: str | None = None
     path: Path | None = None
@@ -134,6 +141,16 @@ class Settings(BaseSettings):
     pinecone: PineconeSettings = PineconeSettings()
     retry: RetrySettings = RetrySettings()
     distributed: DistributedSettings = DistributedSettings()
+
+    def memory_only(self) -> str | None:
+        """The setting that keeps the configured store's data in this process only, if any.
+
+        The CLI refuses such a store: each command is a process of its own, so what it wrote
+        would be gone when it exits.
+        """
+        if self.backend == "qdrant" and not self.qdrant.url and str(self.qdrant.path) == MEMORY:
+            return f"qdrant.path = {MEMORY!r} (VECSTORE_QDRANT__PATH)"
+        return None
 
     @classmethod
     def settings_customise_sources(

@@ -44,7 +44,7 @@ from vecstore.adapters.common import (
 from vecstore.adapters.network import NetworkBackend, client_lock, reads, writes
 from vecstore.adapters.qdrant_filters import compile_filter
 from vecstore.adapters.translate import StoreErrors
-from vecstore.errors import CapabilityError, CollectionNotFound, InvalidName
+from vecstore.errors import CapabilityError, CollectionNotFound, ConfigError, InvalidName
 from vecstore.filters import Filter
 from vecstore.keywords import Terms
 from vecstore.records import (
@@ -95,9 +95,13 @@ class QdrantBackend(NetworkBackend):
         elif cfg is not None and cfg.url:
             self.where, remote = cfg.url, True
         elif cfg is not None and cfg.path:
-            self.where, remote = str(cfg.path), False
+            self.where, remote = str(cfg.path), False  # ":memory:" when asked for by name
         else:
-            self.where, remote = "memory", False
+            raise ConfigError(
+                "Qdrant needs qdrant.url (a server, VECSTORE_QDRANT__URL) or qdrant.path (local "
+                "mode on disk, VECSTORE_QDRANT__PATH); qdrant.path = ':memory:' keeps the data "
+                "in this process only"
+            )
         self.errors = StoreErrors("Qdrant", self.where, ("qdrant_client",), remote=remote)
         if client is not None and not remote:
             self.serialise_all(client_lock(client))  # local mode is not thread-safe
@@ -112,9 +116,12 @@ class QdrantBackend(NetworkBackend):
             return self._qc.QdrantClient(
                 url=cfg.url, api_key=key, timeout=int(NETWORK_TIMEOUT_S), check_compatibility=False
             )
-        if cfg is not None and cfg.path:
-            return self._qc.QdrantClient(path=str(cfg.path))
-        return self._qc.QdrantClient(location=":memory:")
+        from vecstore.config import MEMORY
+
+        assert cfg is not None and cfg.path is not None  # checked in __init__
+        if str(cfg.path) == MEMORY:
+            return self._qc.QdrantClient(location=MEMORY)
+        return self._qc.QdrantClient(path=str(cfg.path))
 
     # -- the Backend protocol ------------------------------------------------------------------
 

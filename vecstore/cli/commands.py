@@ -13,7 +13,8 @@ from typing import Any
 
 from vecstore.cli.output import dump, meta, note, short, table
 from vecstore.collection import Collection, open_collection
-from vecstore.errors import CollectionNotFound, InvalidInput
+from vecstore.config import Settings, load_settings
+from vecstore.errors import CollectionNotFound, ConfigError, InvalidInput
 from vecstore.filters import Filter, parse
 
 
@@ -30,8 +31,20 @@ def where_of(args: argparse.Namespace) -> Filter | None:
         raise InvalidInput(f"--where is not valid JSON: {exc}", field="where") from exc
 
 
+def persistent(settings: Settings) -> Settings:
+    """``settings``, unless their store keeps its data in memory: a command's would be lost."""
+    memory = settings.memory_only()
+    if memory is not None:
+        raise ConfigError(
+            f"{memory} keeps the data in one process only: each vecstore command is a process "
+            "of its own, so what it wrote would be gone; set a path or a server"
+        )
+    return settings
+
+
 def open_existing(args: argparse.Namespace, *, create: bool = False) -> Collection:
     """The collection ``--collection`` names (default: the configured one)."""
+    persistent(load_settings(args.config))
     try:
         return open_collection(args.collection, config_file=args.config, create=create)
     except CollectionNotFound as exc:
@@ -213,6 +226,7 @@ def cmd_list(args: argparse.Namespace) -> None:
     """Print the collections of the configured store, with count, model and dimension."""
     from vecstore.collection import list_collections
 
+    persistent(load_settings(args.config))
     listing = list_collections(config_file=args.config)
     store = listing.store
     rows = [
@@ -269,11 +283,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from vecstore.config import load_settings
     from vecstore.jobs.migrate import migrate
 
+    settings = persistent(load_settings(args.to_config, backend=args.to_backend))
     with open_existing(args) as source:
-        settings = load_settings(args.to_config, backend=args.to_backend)
         name = args.to_collection or source.name
         with (
             Collection(name, encoder=source.encoder, settings=settings) as target,
