@@ -101,3 +101,25 @@ def test_a_query_process_loads_no_torch(cache: Path, tmp_path: Path, search: str
     last = json.loads(proc.stderr.strip().splitlines()[-1])
     assert last == {"status": 0, "heavy": []}, proc.stderr
     assert [h["id"] for h in json.loads(proc.stdout)] == want
+
+
+INFO_SCRIPT = """
+import json, sys
+import vecstore
+col = vecstore.open_collection("info-check")
+facts = col.describe()
+heavy = [m for m in ("torch", "sentence_transformers") if m in sys.modules]
+print(json.dumps({"max": facts["max_seq_length"], "encoder": facts["encoder"], "heavy": heavy}))
+"""
+
+
+def test_info_tells_the_model_limit_and_runtime_without_loading_it(tmp_path: Path) -> None:
+    env = {**os.environ, "VECSTORE_NUMPY__PATH": str(tmp_path / "store")}
+    env.pop("VECSTORE_MODEL", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", INFO_SCRIPT], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["max"] == 256 and found["heavy"] == []
+    assert "onnx fp32" in found["encoder"] or "torch" in found["encoder"]

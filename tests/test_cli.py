@@ -388,3 +388,15 @@ def test_a_store_with_nowhere_to_write_is_refused(
     for argv in (["ingest", str(env)], ["count"], ["list"]):
         code, out, err = run(capsys, *argv)
         assert code == 1 and out == "" and err.count("\n") == 1 and message in err, argv
+
+
+def test_help_shows_each_default_once() -> None:
+    from vecstore.cli.parser import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, sub in commands.items():
+        text = " ".join(sub.format_help().split())
+        assert "(default: None)" not in text and "(default: False)" not in text, name
+        for line in text.split(" --"):
+            assert line.count("(default") <= 1, (name, line)

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any
 from vecstore import batches, filters, retrieval, validation
 from vecstore.adapters.base import Backend, MatrixSource, StoreListing, create_backend
 from vecstore.aio import in_thread, twin
-from vecstore.encoders import Encoder, checked_vectors, encode_queries, encoder_from_name
+from vecstore.encoders import (
+    Encoder,
+    checked_vectors,
+    encode_queries,
+    encoder_facts,
+    encoder_from_name,
+)
 from vecstore.errors import CapabilityError, FilterError, InvalidInput, InvalidName, StoreError
 from vecstore.hashing import public_hit, public_record
 from vecstore.metadata import MetadataPolicy, check_policy
@@ -264,6 +270,7 @@ class Collection:
             "dimension": self.info.dimension,
             "metric": self.info.metric,
             "count": self.count(),
+            **encoder_facts(self.encoder),
             **self.backend.describe().details,
         }
 

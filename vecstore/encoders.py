@@ -95,6 +95,21 @@ def encode_queries(encoder: Encoder, texts: Sequence[str]) -> Vectors:
     return encoder.encode(texts)
 
 
+def encoder_facts(encoder: Encoder) -> dict[str, str | int]:
+    """What ``vecstore info`` shows of an encoder, told without loading a model.
+
+    ``max_seq_length``: tokens of a text the model reads (where its files say); ``encoder``:
+    what runs it.
+    """
+    if isinstance(encoder, SentenceTransformerEncoder):
+        facts: dict[str, str | int] = {"encoder": encoder.plan()}
+        limit = encoder.max_seq_length
+        if limit is not None:
+            facts["max_seq_length"] = limit
+        return facts
+    return {"encoder": type(encoder).__name__}
+
+
 def checked_vectors(encoder: Encoder, out: Any, n: int, dimension: int) -> Vectors:
     """An encoder's output, never trusted: (n, dimension), finite, non-zero; rows made unit.
 

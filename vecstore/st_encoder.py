@@ -167,11 +167,13 @@ class SentenceTransformerEncoder:
         """How a query would be encoded here, told without loading anything (``vecstore info``)."""
         if self._model is not None:
             return f"{self.runtime} {self.precision} on {self.device}"
-        if self._torch_free_possible(queries=True):
-            both = self._torch_free_possible(queries=False)
-            sides = "" if both else " for queries (documents: torch)"
-            return f"onnx fp32 on cpu, torch-free once its graph is exported{sides}"
-        return f"torch (device {self._device_setting}, precision {self._precision_setting})"
+        torch = f"torch (device {self._device_setting}, precision {self._precision_setting})"
+        onnx = "onnx fp32 on cpu, without torch once its graph is exported"
+        if not self._torch_free_possible(queries=True):
+            return torch
+        if self._torch_free_possible(queries=False):
+            return onnx
+        return f"queries: {onnx}; documents: {torch}"
 
     @property
     def query_prompt(self) -> str:

@@ -25,6 +25,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
+class DefaultsOnce(argparse.ArgumentDefaultsHelpFormatter):
+    """Each default shown once: argparse's, unless the help already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return str(super()._get_help_string(action))
+
+
 def check_ingest(args: argparse.Namespace) -> None:
     """The file exists and has a known type; the fields make a field map."""
     from vecstore.jobs.fields import FieldMap
@@ -102,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
     from vecstore import __version__
 
-    formatter = argparse.ArgumentDefaultsHelpFormatter
+    formatter = DefaultsOnce
     common = Parser(add_help=False)
     common.add_argument(
         "--collection", help="collection name (default: VECSTORE_COLLECTION, else 'default')"
