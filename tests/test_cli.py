@@ -289,7 +289,7 @@ def test_progress_off_a_terminal_is_plain_lines(tmp_path: Path) -> None:
     import io
     import time
 
-    from vecstore.cli.progress import IngestProgress
+    from vecstore.jobs.progress import IngestProgress
     from vecstore.jobs.report import IngestReport
 
     stream = io.StringIO()

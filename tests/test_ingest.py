@@ -406,3 +406,14 @@ def test_max_delete_leaves_everything_when_over(col: Collection) -> None:
     assert "over max_delete (4)" in report.sync_skipped_reason
     report = col.ingest(rows[:1], source_tag="s", sync=True, max_delete=5)
     assert not report.sync_skipped and report.deleted == 5 and col.count() == 1
+
+
+def test_an_ingest_from_python_shows_progress_as_the_cli_does(
+    col: Collection, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [{"id": f"r{i}", "text": f"text {i}"} for i in range(5)]
+    col.ingest(rows)
+    err = capsys.readouterr().err
+    assert err.startswith("ingest: 5/5 records (100%), 5 encoded at") and err.count("\n") == 1
+    col.ingest(rows, quiet=True)
+    assert capsys.readouterr().err == ""

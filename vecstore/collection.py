@@ -293,29 +293,34 @@ class Collection:
         sync: bool = False,
         max_delete: int | None = None,
         window: int | None = None,
+        quiet: bool = False,
     ) -> IngestReport:
         """Stream dicts or a JSONL/CSV/TSV/Parquet file in (see :mod:`vecstore.jobs.ingest`).
 
         ``fields`` (a :class:`~vecstore.jobs.fields.FieldMap`) replaces the four field keywords.
+        Progress goes to stderr as the CLI prints it (:mod:`vecstore.jobs.progress`) unless
+        ``quiet`` or a ``watch`` of the caller's own is given.
         """
         from vecstore.jobs.fields import FieldMap
         from vecstore.jobs.ingest import INGEST_WINDOW, ingest
+        from vecstore.jobs.progress import shown
 
         if fields is None:
             fields = FieldMap.of(id_field, text_field, metadata_fields, vector_field)
-        return ingest(
-            self,
-            source,
-            fields,
-            progress=progress,
-            watch=watch,
-            dead_letter=dead_letter,
-            dry_run=dry_run,
-            source_tag=source_tag,
-            sync=sync,
-            max_delete=max_delete,
-            window=INGEST_WINDOW if window is None else window,
-        )
+        with shown(source, watch, quiet) as seen:
+            return ingest(
+                self,
+                source,
+                fields,
+                progress=progress,
+                watch=seen,
+                dead_letter=dead_letter,
+                dry_run=dry_run,
+                source_tag=source_tag,
+                sync=sync,
+                max_delete=max_delete,
+                window=INGEST_WINDOW if window is None else window,
+            )
 
     def similar_pairs(
         self,

@@ -19,9 +19,11 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit status."""
+    from vecstore.cli.logs import to_stderr
     from vecstore.cli.parser import build_parser
 
     args = build_parser().parse_args(argv)
+    to_stderr()
     try:
         if args.check is not None:
             args.check(args)

@@ -65,7 +65,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     """
     from pathlib import Path
 
-    from vecstore.cli.progress import IngestProgress
+    from vecstore.jobs.progress import IngestProgress
     from vecstore.jobs.sources import count_records
 
     dead = args.dead_letter or f"{Path(args.path).stem}.dead.jsonl"
@@ -100,8 +100,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             note(f"failed: {failure.where}: {failure.reason}")
         note(f"{report.failed} record(s) failed; all are in {dead}")
         status = RECORDS_FAILED
-    if report.sync_skipped:
-        note(f"sync skipped, nothing deleted: {report.sync_skipped_reason}")
+    if report.sync_skipped:  # the run logged why (vecstore.jobs.ingest), on stderr here
         status = SYNC_SKIPPED
     return status
 

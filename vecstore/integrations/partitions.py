@@ -151,6 +151,7 @@ def write_rows(spec: WriteSpec, rows: Iterable[Mapping[str, Any]], task: str) ->
             fields=spec.fields,
             window=settings.distributed.window,
             progress=fail.count if fail is not None else None,
+            quiet=True,  # a task among many: the engine shows the job's progress
         )
 
 

@@ -1,5 +1,8 @@
 """Progress of a long ingest, on stderr: a bar on a terminal, plain lines everywhere else.
 
+The same for the CLI and for ``Collection.ingest`` called from Python (:func:`shown`), unless
+asked to be quiet or given a ``watch`` of the caller's own.
+
 On a terminal the bar moves with every encoded batch and its clock keeps running while the
 model loads. Off a terminal (cron, CI, ``| tee``) a plain line is printed every
 :data:`LINE_INTERVAL_S` seconds (records done, the total when known, the encode rate and the
@@ -8,12 +11,16 @@ time left), and one when the run ends. ``--quiet`` prints neither.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sized
+from pathlib import Path
 from typing import Any, TextIO
 
 from vecstore.jobs.report import IngestReport
+from vecstore.jobs.writer import Watch
 
 LINE_INTERVAL_S = 10.0
 BAR_REFRESH_S = 1.0
@@ -105,3 +112,21 @@ class IngestProgress:
 
     def _line(self, final: bool = False) -> None:
         print(self.line(final), file=self.stream, flush=True)
+
+
+@contextlib.contextmanager
+def shown(
+    source: Iterable[Any] | str | Path, watch: Watch | None, quiet: bool
+) -> Iterator[Watch | None]:
+    """The watch an ingest of ``source`` reports to: the caller's, else progress on stderr."""
+    if watch is not None or quiet:
+        yield watch
+        return
+    from vecstore.jobs.sources import count_records
+
+    if isinstance(source, str | Path):
+        total = count_records(source)
+    else:
+        total = len(source) if isinstance(source, Sized) else None
+    with IngestProgress(total) as progress:
+        yield progress
