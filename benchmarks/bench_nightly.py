@@ -1,9 +1,11 @@
-"""The nightly job, as cron runs it: `vecstore ingest` in a new process, three nights in a row.
+"""The nightly job, as cron runs it: `vecstore ingest --sync` in a new process, four nights.
 
 A catalogue of --n short product descriptions (price, stock, category) goes into a fresh NumPy
 store with the bundled model; the next night a fifth of the products change price (metadata
-only); the night after, nothing changes. Each night is the CLI in a new process (``--quiet
---json``), timed from the outside: process start, imports, model load (if any) and the work.
+only); the night after, nothing changes; the last night a twentieth of the products are gone
+from the catalogue. Each night is the CLI in a new process (``--quiet --json --source-tag
+catalogue --sync``, where the code has them), timed from the outside: process start, imports,
+model load (if any) and the work; ``deleted`` counts what the sync removed.
 Target: the metadata-only night encodes nothing and takes <= 5% of the first night's wall time.
 With --base DIR (a checkout of an older vecstore, e.g. ``git worktree add /tmp/base <rev>``)
 the same three nights also run on that code, in a store of its own, side by side.
@@ -30,7 +32,7 @@ USES = "camping kitchens workshops offices travel gardens studios".split()
 CATEGORIES = ["home", "outdoor", "tools", "audio", "kitchen"]
 
 
-def catalogue(n: int, night: int) -> list[dict[str, Any]]:
+def catalogue(n: int, night: int, dropped: int = 0) -> list[dict[str, Any]]:
     rng = random.Random(7)
     rows = []
     for i in range(n):
@@ -49,7 +51,7 @@ def catalogue(n: int, night: int) -> list[dict[str, Any]]:
                 "category": CATEGORIES[i % 5],
             }
         )
-    return rows
+    return rows[: n - dropped]
 
 
 def night(code: Path, data: Path, store: Path) -> tuple[float, dict[str, Any]]:
@@ -62,6 +64,8 @@ def night(code: Path, data: Path, store: Path) -> tuple[float, dict[str, Any]]:
     )
     if "--quiet" in quiet.stdout:
         argv.append("--quiet")
+    if "--sync" in quiet.stdout:
+        argv += ["--source-tag", "catalogue", "--sync"]
     started = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=store.parent)
     wall = time.perf_counter() - started
@@ -78,26 +82,32 @@ def main() -> None:
     codes = [("this tree", ROOT)] + ([("base", args.base.resolve())] if args.base else [])
     with tempfile.TemporaryDirectory() as tmp:
         files = []
-        for n in range(3):
+        for n in range(4):
             path = Path(tmp) / f"night{n}.jsonl"
-            path.write_text("".join(json.dumps(r) + "\n" for r in catalogue(args.n, min(n, 1))))
+            rows = catalogue(args.n, min(n, 1), args.n // 20 if n == 3 else 0)
+            path.write_text("".join(json.dumps(r) + "\n" for r in rows))
             files.append(path)
-        print(f"{args.n} products; nights: first load, a fifth repriced, nothing changed")
         print(
-            "| code | night | wall s | vs first | encoded | metadata only | unchanged | written |"
+            f"{args.n} products; nights: first load, a fifth repriced, nothing changed, a "
+            "twentieth dropped"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print(
+            "| code | night | wall s | vs first | encoded | metadata only | unchanged | written "
+            "| deleted |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|")
         for label, code in codes:
             store = Path(tmp) / label.replace(" ", "-") / "store"
             store.mkdir(parents=True)
             first = None
-            for name, path in zip(("first", "repriced", "unchanged"), files, strict=True):
+            nights = ("first", "repriced", "unchanged", "dropped")
+            for name, path in zip(nights, files, strict=True):
                 wall, report = night(code, path, store)
                 first = first or wall
                 print(
                     f"| {label} | {name} | {wall:.2f} | {wall / first:.3f} | {report['encoded']} | "
                     f"{report.get('metadata_only', '-')} | {report['unchanged']} | "
-                    f"{report['written']} |",
+                    f"{report['written']} | {report.get('deleted', '-')} |",
                     flush=True,
                 )
 

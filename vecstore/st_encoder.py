@@ -194,13 +194,33 @@ class SentenceTransformerEncoder:
 
         Queries take the torch-free path wherever ONNX Runtime in fp32 on the CPU is allowed
         (``auto``), also on a CPU whose documents are encoded in bf16 by torch: a query process
-        then starts in about a second instead of loading torch. Once the model is loaded it
-        encodes both sides.
+        then starts in about a second instead of loading torch. Where its graph is not exported
+        yet, the first query loads the model and exports it (once per machine and version), so
+        that every later query process runs without torch. Documents use the torch-free path
+        only until the model is loaded, and only where their settings resolve to it.
         """
-        if self._model is not None or self._light(queries):
+        if self._light(queries) or (not queries and self._model is not None):
             return
         with self._lock:
-            self._load()
+            if self._model is None:
+                self._load()
+            if queries and self._torch_free_possible(queries=True):
+                self._export_for_queries()
+
+    def _export_for_queries(self) -> None:
+        """Export the graph and check the torch-free tokenizer, then use them for queries."""
+        try:
+            if self._runner is None:  # on ONNX Runtime already: exported and checked by _load
+                self._build_runner(self._model, self._location())
+        except (ExportUnsupported, ConfigError, OSError) as exc:
+            log.warning("queries load the model in every process: no ONNX graph (%s)", exc)
+            return
+        self._light_tried = False
+        self._light(queries=True)
+
+    def _uses_light(self, queries: bool) -> bool:
+        """Whether this side is encoded by the torch-free runner (see :meth:`_engine`)."""
+        return self._light_runner is not None and (queries or self._model is None)
 
     def _light(self, queries: bool) -> bool:
         """Whether the torch-free runner serves this side (built on first use, once).
@@ -429,17 +449,19 @@ class SentenceTransformerEncoder:
         """How many texts exceed the model's max sequence length (see :meth:`readable`)."""
         return self.readable(texts, prompt)[1]
 
-    def readable(self, texts: Sequence[str], prompt: str = "") -> tuple[list[str], int]:
+    def readable(
+        self, texts: Sequence[str], prompt: str = "", queries: bool = False
+    ) -> tuple[list[str], int]:
         """The part of each text the model reads, and how many texts were longer than that.
 
         A long text is cut by characters before it is tokenised (:func:`readable`), so a text of
         megabytes costs what its first tokens cost; the tokens the model sees are the same.
         """
-        if self._model is not None or self._light_runner is None:
+        if self._uses_light(queries):
+            limit, count = self._light_limit, self._light_count
+        else:
             self._engine(queries=False)
             limit, count = self._limit, self._count
-        else:
-            limit, count = self._light_limit, self._light_count
         parts: list[str] = []
         over = 0
         for text in texts:
@@ -467,11 +489,12 @@ class SentenceTransformerEncoder:
             return np.empty((0, self.dimension), dtype=np.float32)
         self._engine(queries)
         with self._lock:
-            if self._model is None and self._light_runner is not None:
-                texts, truncated = self.readable(texts, prompt)
+            light = self._light_runner if self._uses_light(queries) else None
+            if light is not None:
+                texts, truncated = self.readable(texts, prompt, queries)
                 self._note_truncated(truncated, len(texts), self._light_limit)
-                return self._light_runner.encode(texts, prompt)
-            texts, truncated = self.readable(texts, prompt)
+                return light.encode(texts, prompt)
+            texts, truncated = self.readable(texts, prompt, queries)
             self._note_truncated(truncated, len(texts), self._limit)
             if self._runner is not None:
                 return self._runner.encode(texts, prompt)
