@@ -18,6 +18,7 @@ give the same calls to asyncio code (see :mod:`vecstore.aio`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from vecstore.metadata import MetadataPolicy, check_policy
 from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
 from vecstore.rerank import Rerankers
 from vecstore.retry import RetryingBackend, policy_of
+from vecstore.telemetry import Scope, encoding
 
 if TYPE_CHECKING:
     from vecstore.config import Settings
@@ -103,6 +105,9 @@ class Collection:
             if not isinstance(backend, Backend):  # ours to release: files, locks, connections
                 self._backend.close()
             raise
+        system = self._backend.describe().backend
+        self.telemetry = Scope(system, name, settings.telemetry.query_text)
+        self._backend.scope = self.telemetry
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -191,14 +196,15 @@ class Collection:
 
     def encode(self, texts: Sequence[str], *, progress: BatchDone | None = None) -> Vectors:
         """Encode texts to store (the document side), checked; see :func:`batches.encode`."""
-        return batches.encode(self.encoder, self.info.dimension, texts, progress)
+        with encoding(self.telemetry, self.encoder, len(texts), "document"):
+            return batches.encode(self.encoder, self.info.dimension, texts, progress)
 
     def encode_query(self, text: str) -> Vectors:
         """The (1, dimension) vector of a query text (the encoder's query side), checked."""
         query = validation.check_text(text, "query")
-        return checked_vectors(
-            self.encoder, encode_queries(self.encoder, [query]), 1, self.info.dimension
-        )
+        with encoding(self.telemetry, self.encoder, 1, "query"):
+            found = encode_queries(self.encoder, [query])
+        return checked_vectors(self.encoder, found, 1, self.info.dimension)
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -227,11 +233,23 @@ class Collection:
         node = self._filter(where)
         backend = self.backend
         text = retrieval.query_text(query, p, backend, self.backend_name)
-        dim, encode = self.info.dimension, self.encode_query
-        vector = encode(text) if text is not None else validation.query_vector(query, dim)
-        if k == 0:
-            return []
-        hits = retrieval.run(backend, p, vector, text, node, self._rerankers, with_vectors)
+        started = time.perf_counter()
+        scope = self.telemetry
+        asked: dict[str, str | int | bool] = {
+            "vecstore.search": p.search,
+            "vecstore.top_k": k,
+            "vecstore.filtered": node is not None,
+        }
+        if text is not None and scope.query_text:
+            asked["vecstore.query.text"] = text
+        with scope.span("query", asked) as span:
+            dim, encode = self.info.dimension, self.encode_query
+            vector = encode(text) if text is not None else validation.query_vector(query, dim)
+            hits = [] if k == 0 else retrieval.run(
+                backend, p, vector, text, node, self._rerankers, with_vectors
+            )
+            span.set({"vecstore.hits": len(hits)})
+        scope.duration("vecstore.query.duration", started, "query")
         return [public_hit(h) for h in hits]
 
     def get(self, ids: Sequence[str] | str, *, with_vectors: bool = False) -> list[StoredRecord]:

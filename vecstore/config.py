@@ -81,6 +81,13 @@ class PineconeSettings(_Section):
     namespace: str = ""
 
 
+class TelemetrySettings(_Section):
+    """What vecstore's OpenTelemetry spans may carry (see vecstore.telemetry)."""
+
+    query_text: bool = False
+    """Put query texts on ``vecstore.query`` spans (off by default: they may be personal data)."""
+
+
 class RetrySettings(_Section):
     """Retries of transient store errors (see vecstore.retry): a time budget per call."""
 
@@ -141,6 +148,9 @@ class Settings(BaseSettings):
     pinecone: PineconeSettings = PineconeSettings()
     retry: RetrySettings = RetrySettings()
     distributed: DistributedSettings = DistributedSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    log_format: Literal["text", "json"] = "text"
+    """How the CLI writes log lines on stderr: plain text, or one JSON object per line."""
 
     def memory_only(self) -> str | None:
         """The setting that keeps the configured store's data in this process only, if any.

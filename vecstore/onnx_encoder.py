@@ -73,6 +73,7 @@ class OnnxRunner:
         self.inputs = exported.inputs
         self.session = runtime_session
         self.right_padded = right_padded
+        self.tokens = 0  # tokens given to the model so far, padding excluded
 
     def encode(self, texts: Sequence[str], prompt: str, tokens: int = TOKENS_PER_RUN) -> Vectors:
         """Unit vectors of ``texts`` (with ``prompt`` before each, as the model puts it)."""
@@ -97,6 +98,8 @@ class OnnxRunner:
         features = self.features(texts, prompt)
         arrays = {name: features[name] for name in self.inputs}
         mask = arrays.get("attention_mask")
+        if mask is not None:
+            self.tokens += int(mask.sum())
         if mask is None or not self.right_padded:
             return self._encode_runs(texts, prompt, tokens, mask)
         lengths = mask.sum(axis=1)

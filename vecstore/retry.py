@@ -15,6 +15,7 @@ set. Measured with the random-fault tests in ``integration_tests/test_faults.py`
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -45,12 +46,14 @@ from vecstore.adapters.base import (
 from vecstore.errors import VecstoreError
 from vecstore.filters import Filter
 from vecstore.records import CollectionInfo, Hit, Metadata, RecordBatch, StoredRecord, Vectors
+from vecstore.telemetry import Scope, Span, retried
 
 if TYPE_CHECKING:
     from vecstore.config import RetrySettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_LOG_RETRY = before_sleep_log(log, logging.WARNING)
 
 DEFAULT_DEADLINE_S = 120.0
 BACKOFF_MULTIPLIER_S = 0.5
@@ -144,6 +147,7 @@ class RetryingBackend:
         self.policy = policy or RetryPolicy()
         self.capabilities: Capabilities = inner.capabilities
         self.abilities = Abilities.of(inner, self._run)
+        self.scope: Scope | None = None  # set by the Collection: what its telemetry carries
 
     def _run(self, fn: Callable[[], T]) -> T:
         policy = self.policy
@@ -156,18 +160,36 @@ class RetryingBackend:
                 multiplier=min(BACKOFF_MULTIPLIER_S, policy.backoff_max_s), max=policy.backoff_max_s
             ),
             stop=stop,
-            before_sleep=before_sleep_log(log, logging.WARNING),
+            before_sleep=self._before_sleep,
             reraise=True,
         )
         return retrying(fn)
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        _LOG_RETRY(state)
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if error is not None:
+            retried(state.attempt_number, error, self.scope)
+
+    def _span(self, operation: str, records: int) -> contextlib.AbstractContextManager[Span]:
+        if self.scope is None:
+            return contextlib.nullcontext(Span())
+        return self.scope.span(operation, {"vecstore.records": records})
+
+    def _written(self, n: int, operation: str) -> None:
+        if self.scope is not None:
+            self.scope.count("vecstore.records.written", n, operation)
 
     def open(self, info: CollectionInfo, *, create: bool = True) -> CollectionInfo:
         """See Backend."""
         return self._run(lambda: self.inner.open(info, create=create))
 
     def upsert(self, batch: RecordBatch) -> None:
-        """See Backend."""
-        self._run(lambda: self.inner.upsert(batch))
+        """See Backend; a ``vecstore.upsert`` span."""
+        with self._span("upsert", len(batch)):
+            self._run(lambda: self.inner.upsert(batch))
+        self._written(len(batch), "upsert")
 
     def query(
         self, vectors: Vectors, top_k: int, where: Filter | None, with_vectors: bool = False
@@ -182,12 +204,17 @@ class RetryingBackend:
         return self._run(lambda: self.inner.get(ids, with_vectors))
 
     def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
-        """See Backend."""
-        return self._run(lambda: self.inner.update_metadata(ids, metadata))
+        """See Backend; a ``vecstore.update_metadata`` span."""
+        with self._span("update_metadata", len(ids)) as span:
+            done = self._run(lambda: self.inner.update_metadata(ids, metadata))
+            span.set({"vecstore.records.updated": len(done)})
+        self._written(len(done), "update_metadata")
+        return done
 
     def delete(self, ids: Sequence[str] | None = None, where: Filter | None = None) -> None:
-        """See Backend."""
-        self._run(lambda: self.inner.delete(ids, where))
+        """See Backend; a ``vecstore.delete`` span (records: the ids given, -1 for a filter)."""
+        with self._span("delete", len(ids) if ids is not None else -1):
+            self._run(lambda: self.inner.delete(ids, where))
 
     def count(self, where: Filter | None = None) -> int:
         """See Backend."""

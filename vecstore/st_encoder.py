@@ -163,6 +163,20 @@ class SentenceTransformerEncoder:
         settings = text_settings(directory) if directory is not None else None
         return settings.max_length if settings is not None else None
 
+    def running(self) -> tuple[str, str] | None:
+        """(runtime, device) of what encodes now, without loading anything (None: nothing yet)."""
+        if self._model is not None:
+            return ("onnx" if self._runner is not None else "torch"), self._resolved[0]
+        if self._light_runner is not None:
+            return "onnx", "cpu"
+        return None
+
+    @property
+    def tokens_total(self) -> int:
+        """Tokens (padding excluded) given to the model on ONNX Runtime, so far."""
+        runners = (self._runner, self._light_runner)
+        return sum(r.tokens for r in runners if r is not None)
+
     def plan(self) -> str:
         """How a query would be encoded here, told without loading anything (``vecstore info``)."""
         if self._model is not None:

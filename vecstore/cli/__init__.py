@@ -9,10 +9,15 @@ input files are checked before any store or model work.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from vecstore.errors import VecstoreError
+
+if TYPE_CHECKING:
+    from vecstore.cli.logs import LogFormat
 
 __all__ = ["main"]
 
@@ -23,15 +28,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vecstore.cli.parser import build_parser
 
     args = build_parser().parse_args(argv)
-    to_stderr()
+    to_stderr(args.log_format or "text")
     try:
+        if args.log_format is None:  # the setting's, where it says json
+            args.log_format = _configured_format(args.config)
+            to_stderr(args.log_format)
         if args.check is not None:
             args.check(args)
         status = args.func(args)
     except (VecstoreError, OSError) as exc:
-        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        message = " ".join(str(exc).split())
+        if args.log_format == "json":
+            logging.getLogger("vecstore.cli").error(message)
+        else:
+            print(f"error: {message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
+
+
+def _configured_format(config: str | None) -> LogFormat:
+    from vecstore.config import load_settings
+
+    return load_settings(config).log_format

@@ -70,7 +70,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     dead = args.dead_letter or f"{Path(args.path).stem}.dead.jsonl"
     with open_existing(args, create=True) as col:
-        with IngestProgress(count_records(args.path), quiet=args.quiet) as watch:
+        total = count_records(args.path)
+        as_log = args.log_format == "json"
+        with IngestProgress(total, quiet=args.quiet, as_log=as_log) as watch:
             report = col.ingest(
                 args.path,
                 fields=args.fields,

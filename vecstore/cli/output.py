@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -39,6 +40,18 @@ def meta(metadata: dict[str, Any]) -> str:
     return orjson.dumps(metadata).decode() if metadata else ""
 
 
+_notes_logged = False
+
+
+def notes_as_log(on: bool) -> None:
+    """Notes become INFO lines of the ``vecstore.cli`` logger (``--log-format json``)."""
+    global _notes_logged
+    _notes_logged = on
+
+
 def note(message: str) -> None:
     """One line on stderr, beside the results (never mixed into them)."""
-    print(message, file=sys.stderr)
+    if _notes_logged:
+        logging.getLogger("vecstore.cli").info(message)
+    else:
+        print(message, file=sys.stderr)

@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", help="TOML configuration file (default: ./vecstore.toml when it exists)"
     )
     common.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        help="log lines on stderr as text or one JSON object each (default: the log_format "
+        "setting, else text)",
+    )
     parser = Parser(
         prog="vecstore",
         description="vecstore: the library's calls from a shell.",

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from vecstore import telemetry
 from vecstore.config import Settings, load_settings
 from vecstore.encoders import Encoder, encoder_from_name
 from vecstore.jobs.fields import FieldMap, IdField
@@ -58,6 +59,8 @@ class WriteSpec:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     """Settings overrides, as for :func:`vecstore.open_collection`; the rest comes from the
     worker's environment and ``vecstore.toml``."""
+    trace: Mapping[str, str] = field(default_factory=telemetry.carrier)
+    """The trace context where the spec was made (the driver): the tasks' spans join it."""
 
     @classmethod
     def of(
@@ -145,7 +148,7 @@ def write_rows(spec: WriteSpec, rows: Iterable[Mapping[str, Any]], task: str) ->
     """
     settings = spec.settings()
     fail = _Failpoint.from_env(f"{spec.collection}-{task}")
-    with spec.open(settings) as col:
+    with telemetry.continued(spec.trace), spec.open(settings) as col:
         return col.ingest(
             (plain(r, spec.vector_field) for r in rows),
             fields=spec.fields,

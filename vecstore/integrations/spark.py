@@ -66,6 +66,8 @@ except ImportError as exc:  # pragma: no cover - exercised by the smoke install
 __all__ = ["VecstoreDataSource", "encode", "ingest", "register", "spec_from_options"]
 
 log = logging.getLogger("vecstore.spark")
+TRACE_OPTIONS = ("traceparent", "tracestate", "baggage")
+"""The W3C trace context, as options: the tasks' spans join the driver's trace."""
 OWN_OPTIONS = {
     "collection",
     "id_field",
@@ -76,6 +78,7 @@ OWN_OPTIONS = {
     "path",
     "checkpointlocation",  # Spark's own, for streaming queries
     "queryname",
+    *TRACE_OPTIONS,
 }
 
 
@@ -101,7 +104,8 @@ def spec_from_options(options: Mapping[str, str]) -> WriteSpec:
         tuple(f.strip() for f in listed.split(",") if f.strip()) if listed else None,
         options.get("vector_field", ENGINE_VECTOR_FIELD),
     )
-    return WriteSpec(collection, fields, overrides)
+    trace = {k: options[k] for k in TRACE_OPTIONS if options.get(k)}
+    return WriteSpec(collection, fields, overrides, trace)
 
 
 def spec_to_options(spec: WriteSpec) -> list[tuple[str, str]]:
@@ -117,7 +121,8 @@ def spec_to_options(spec: WriteSpec) -> list[tuple[str, str]]:
     ]
     if fields.metadata_fields is not None:
         options.append(("metadata_fields", ",".join(fields.metadata_fields)))
-    return options + list(_dotted(spec.overrides))
+    trace = [(k, v) for k, v in spec.trace.items() if k in TRACE_OPTIONS]
+    return options + trace + list(_dotted(spec.overrides))
 
 
 @dataclass

@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,9 +49,12 @@ from vecstore.jobs.sources import read_source, windows
 from vecstore.jobs.writer import DeadLetters, Job, Progress, Watch, Writer
 from vecstore.records import RecordBatch, Vectors
 from vecstore.reserved import SOURCE_KEY
+from vecstore.telemetry import Scope, Span
 
 log = logging.getLogger(__name__)
 INGEST_WINDOW = 4096
+REPORTED = ("read", "encoded", "written", "unchanged", "metadata_only", "failed", "deleted")
+"""The report's counts that the ``vecstore.ingest`` span and the last log line carry."""
 SYNC_BATCH = 1000
 
 
@@ -182,6 +186,41 @@ def ingest(
         )
     tag = source_tag or ""
     validation.check_unicode(tag, None, "source_tag")
+    scope = target.backend.scope or Scope("unknown", target.name)
+    with scope.span("ingest", {"vecstore.dry_run": dry_run, "vecstore.sync": sync}) as span:
+        report = _stream(
+            target,
+            source,
+            fields,
+            _Options(progress, watch, window, dead_letter, dry_run, tag, sync, max_delete),
+            span,
+        )
+    scope.count("vecstore.records.failed", report.failed, "ingest")
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    progress: Progress | None
+    watch: Watch | None
+    window: int
+    dead_letter: str | Path | None
+    dry_run: bool
+    tag: str
+    sync: bool
+    max_delete: int | None
+
+
+def _stream(
+    target: Target,
+    source: Iterable[dict[str, Any]] | str | Path,
+    fields: FieldMap,
+    options: _Options,
+    span: Span,
+) -> IngestReport:
+    progress, watch, window = options.progress, options.watch, options.window
+    dead_letter, dry_run, tag = options.dead_letter, options.dry_run, options.tag
+    sync, max_delete = options.sync, options.max_delete
     started = time.perf_counter()
     records = read_source(source)  # a missing or unreadable file fails here, before any write
     report = IngestReport(dry_run=dry_run)
@@ -211,6 +250,10 @@ def ingest(
         _sync(target, tag, seen, report, max_delete)
     report.duration_s = time.perf_counter() - started
     run.moved()
+    span.set({f"vecstore.records.{name}": getattr(report, name) for name in REPORTED})
+    counts = {name: getattr(report, name) for name in (*REPORTED, "duration_s")}
+    said = ", ".join(f"{counts[name]} {name.replace('_', ' ')}" for name in REPORTED)
+    log.info("ingest finished: %s", said, extra={"vecstore": counts})
     return report
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from vecstore.errors import IncompatibleCollection
 from vecstore.jobs.base import Target
 from vecstore.records import Hit, RecordBatch
+from vecstore.telemetry import Scope
 
 MIGRATE_BATCH = 1000
 SAMPLE_QUERIES = 20
@@ -82,6 +83,21 @@ def migrate(
             f"cannot copy {source.info.model!r} ({source.info.dimension}) vectors into a "
             f"collection of {target.info.model!r} ({target.info.dimension})"
         )
+    scope = source.backend.scope or Scope("unknown", source.name)
+    to = target.backend.scope
+    with scope.span("migrate", {"vecstore.target": to.system if to else "unknown"}) as span:
+        report = _copy(source, target, batch_size, sample, progress)
+        span.set({"vecstore.records.copied": report.copied, "vecstore.verified": report.ok})
+    return report
+
+
+def _copy(
+    source: Target,
+    target: Target,
+    batch_size: int,
+    sample: int,
+    progress: Callable[[int], None] | None,
+) -> MigrationReport:
     started = time.perf_counter()
     report = MigrationReport()
     probes: list[np.ndarray[Any, Any]] = []

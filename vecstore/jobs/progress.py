@@ -12,6 +12,7 @@ time left), and one when the run ends. ``--quiet`` prints neither.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any, TextIO
 from vecstore.jobs.report import IngestReport
 from vecstore.jobs.writer import Watch
 
+log = logging.getLogger(__name__)
 LINE_INTERVAL_S = 10.0
 BAR_REFRESH_S = 1.0
 
@@ -41,11 +43,13 @@ class IngestProgress:
         stream: TextIO | None = None,
         quiet: bool = False,
         interval_s: float = LINE_INTERVAL_S,
+        as_log: bool = False,
     ) -> None:
         self.total = total
         self.stream = stream if stream is not None else sys.stderr
         self.quiet = quiet
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.as_log = as_log  # INFO records of this module's logger (JSON lines), not prints
+        self.tty = not as_log and bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval_s = BAR_REFRESH_S if self.tty else interval_s
         self.report = IngestReport()
         self.started = time.monotonic()
@@ -111,7 +115,13 @@ class IngestProgress:
         return "ingest: " + " ".join(parts[:2]) + " " + ", ".join(parts[2:])
 
     def _line(self, final: bool = False) -> None:
-        print(self.line(final), file=self.stream, flush=True)
+        if not self.as_log:
+            print(self.line(final), file=self.stream, flush=True)
+            return
+        report = self.report
+        fields = {"done": report.done, "total": self.total, "encoded": report.encoded}
+        fields["final"] = final
+        log.info(self.line(final), extra={"vecstore": fields})
 
 
 @contextlib.contextmanager

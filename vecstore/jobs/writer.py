@@ -17,6 +17,7 @@ from typing import IO, Any
 
 import orjson
 
+from vecstore import telemetry
 from vecstore.errors import VecstoreError
 from vecstore.jobs.base import Target
 from vecstore.jobs.report import MAX_FAILURES_KEPT, Failure, IngestReport
@@ -108,6 +109,7 @@ class Writer:
         self.progress, self.watch = progress, watch
         self.queue: queue.Queue[Job | None] = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
+        self.context = telemetry.current()  # the run's trace: its writes are its spans' children
         self.thread = threading.Thread(target=self._run, name="vecstore-writer", daemon=True)
         self.thread.start()
 
@@ -125,6 +127,10 @@ class Writer:
             raise self.error
 
     def _run(self) -> None:
+        with telemetry.within(self.context):
+            self._drain()
+
+    def _drain(self) -> None:
         while (job := self.queue.get()) is not None:
             if self.error is not None:
                 continue  # drain: the run is failing
