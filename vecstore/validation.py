@@ -142,7 +142,9 @@ def make_unit(arr: Vectors, norms: npt.NDArray[np.float64]) -> Vectors:
     within :data:`UNIT_TOLERANCE` of unit are kept; the rest are divided in float64.
     """
     off = np.abs(norms - 1.0) > UNIT_TOLERANCE
-    if off.any():
+    if off.all():  # the usual case for raw vectors: one pass, divided in float64, no copies
+        np.divide(arr, norms[:, None], out=arr, casting="unsafe")
+    elif off.any():
         arr[off] = (arr[off].astype(np.float64) / norms[off, None]).astype(np.float32)
     return arr
 
