@@ -277,3 +277,23 @@ def test_json_log_lines_from_the_cli(
     assert main(["count", "--where", "{bad"]) == 1
     (error,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert error["level"] == "ERROR" and "--where is not valid JSON" in error["message"]
+
+
+def test_a_write_task_s_spans_are_children_of_the_driver_s(
+    tmp_path: Path, spans: list[ReadableSpan]
+) -> None:
+    """What a Ray or Spark write task runs (``write_rows``), given the spec made on the driver."""
+    from vecstore.integrations.partitions import WriteSpec, write_rows
+
+    tracer = trace.get_tracer("test")
+    with tracer.start_as_current_span("driver") as driver:
+        spec = WriteSpec.of(
+            "engine", model="hash:8", numpy={"path": str(tmp_path)}, vector_field="v"
+        )
+    rows = [{"id": f"r{i}", "text": f"row {i}"} for i in range(5)]
+    report = write_rows(spec, rows, "task-0")  # outside the driver's span, as in a worker
+    assert report.written == 5
+    (ingest,) = named(spans, "vecstore.ingest")
+    assert ingest.context.trace_id == driver.get_span_context().trace_id
+    assert ingest.parent is not None
+    assert ingest.parent.span_id == driver.get_span_context().span_id

@@ -39,7 +39,8 @@ class ModelFiles:
     default_prompt_name: str | None = None
 
 
-def _json(path: Path) -> dict[str, Any]:
+def json_object(path: Path) -> dict[str, Any]:
+    """A configuration file's JSON object; {} when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -84,7 +85,7 @@ def _dimension(directory: Path) -> int | None:
     for module in reversed(modules):
         if not isinstance(module, dict) or not isinstance(module.get("type"), str):
             return None
-        config = _json(directory / str(module.get("path", "")) / "config.json")
+        config = json_object(directory / str(module.get("path", "")) / "config.json")
         size = _module_dimension(module["type"], config)
         if size is False:
             continue
@@ -100,7 +101,7 @@ def read_model_files(directory: Path) -> ModelFiles | None:
         dimension = _dimension(directory)
     except (OSError, ValueError):
         return None
-    settings = _json(directory / "config_sentence_transformers.json")
+    settings = json_object(directory / "config_sentence_transformers.json")
     truncate = settings.get("truncate_dim")
     if dimension is not None and isinstance(truncate, int) and truncate > 0:
         dimension = min(dimension, truncate)

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from vecstore.model_files import json_object
+
 CHARS_PER_TOKEN = 8
 """The first character bound, per token the model reads (then four times more each round)."""
 TRANSFORMER_TYPES = frozenset(
@@ -68,14 +70,6 @@ def _last_space(text: str, bound: int) -> int:
     return 0
 
 
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 @dataclass(frozen=True, slots=True)
 class TextSettings:
     """What the model's files say about tokenising its texts."""
@@ -93,9 +87,9 @@ def text_settings(directory: Path) -> TextSettings | None:
         return None
     base = directory / str(modules[0].get("path", ""))
     tokenizer_file = base / "tokenizer.json"
-    st_config = _json(base / "sentence_bert_config.json")
-    tok_config = _json(base / "tokenizer_config.json")
-    config = _json(base / "config.json")
+    st_config = json_object(base / "sentence_bert_config.json")
+    tok_config = json_object(base / "tokenizer_config.json")
+    config = json_object(base / "config.json")
     if not tokenizer_file.is_file() or tok_config.get("chat_template"):
         return None
     if tok_config.get("padding_side", "right") != "right":
