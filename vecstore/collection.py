@@ -105,7 +105,7 @@ class Collection:
             if not isinstance(backend, Backend):  # ours to release: files, locks, connections
                 self._backend.close()
             raise
-        system = self._backend.describe().backend
+        system = getattr(self._backend.describe(), "backend", self.backend_name)
         self.telemetry = Scope(system, name, settings.telemetry.query_text)
         self._backend.scope = self.telemetry
 
