@@ -1,7 +1,6 @@
 """OpenTelemetry spans and metrics: what each call emits, errors on spans, nothing secret.
 
-The SDK (a test dependency) is set up once per test process with an in-memory reader and a
-span processor that keeps spans only while a test of this module asks for them.
+The SDK (a test dependency) is set up once per test process (:mod:`tests.otel`).
 """
 
 from __future__ import annotations
@@ -14,65 +13,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import StatusCode
 
+from tests import otel
 from tests.conftest import make_collection
 from vecstore import BackendUnavailable, Collection, HashEncoder, StoreError, load_settings
 from vecstore.adapters.numpy import NumpyBackend
 
 
-class Kept(SpanProcessor):
-    """Keeps finished spans while ``on`` (other tests' spans are dropped)."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.spans: list[ReadableSpan] = []
-
-    def on_end(self, span: ReadableSpan) -> None:
-        if self.on:
-            self.spans.append(span)
-
-
-KEPT = Kept()
-READER = InMemoryMetricReader()
-
-
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def sdk() -> None:
-    provider = TracerProvider()
-    provider.add_span_processor(KEPT)
-    trace.set_tracer_provider(provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
+    otel.install()
 
 
 @pytest.fixture
 def spans() -> Iterator[list[ReadableSpan]]:
-    KEPT.spans.clear()
-    KEPT.on = True
-    yield KEPT.spans
-    KEPT.on = False
+    with otel.kept() as found:
+        yield found
 
 
 def named(spans: list[ReadableSpan], name: str) -> list[ReadableSpan]:
     return [s for s in spans if s.name == name]
 
 
-def counters() -> dict[str, float]:
-    out: dict[str, float] = {}
-    data = READER.get_metrics_data()
-    for resource in data.resource_metrics if data else []:
-        for scope in resource.scope_metrics:
-            for metric in scope.metrics:
-                for point in metric.data.data_points:
-                    value = getattr(point, "value", None)
-                    if value is None:
-                        value = getattr(point, "count", 0)
-                    out[metric.name] = out.get(metric.name, 0) + value
-    return out
+counters = otel.counters
 
 
 def test_an_ingest_is_one_span_over_its_encodes_and_writes(
