@@ -18,6 +18,7 @@ give the same calls to asyncio code (see :mod:`vecstore.aio`).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,14 +37,24 @@ from vecstore.encoders import (
 from vecstore.errors import CapabilityError, FilterError, InvalidInput, InvalidName, StoreError
 from vecstore.hashing import public_hit, public_record
 from vecstore.metadata import MetadataPolicy, check_policy
-from vecstore.records import CollectionInfo, Hit, Pair, RecordBatch, StoredRecord, Vectors
+from vecstore.records import (
+    CollectionInfo,
+    Document,
+    Hit,
+    Pair,
+    RecordBatch,
+    StoredRecord,
+    Vectors,
+)
 from vecstore.rerank import Rerankers
 from vecstore.retry import RetryingBackend, policy_of
 from vecstore.telemetry import Scope, encoding
 
 if TYPE_CHECKING:
+    from vecstore.chunking import Chunker
     from vecstore.config import Settings
     from vecstore.jobs.base import BatchDone
+    from vecstore.jobs.documents import DocumentReport
     from vecstore.jobs.fields import FieldMap, IdField
     from vecstore.jobs.pairs import TileProgress
     from vecstore.jobs.report import IngestReport
@@ -105,6 +116,9 @@ class Collection:
             if not isinstance(backend, Backend):  # ours to release: files, locks, connections
                 self._backend.close()
             raise
+        self.chunking = settings.chunking
+        self._chunker: Chunker | None = None
+        self._chunker_lock = threading.Lock()  # guards building ``_chunker``
         system = getattr(self._backend.describe(), "backend", self.backend_name)
         self.telemetry = Scope(system, name, settings.telemetry.query_text)
         self._backend.scope = self.telemetry
@@ -178,6 +192,66 @@ class Collection:
         done = set(backend.update_metadata([id_list[i] for i in found], stamped))
         return [rid for rid in id_list if rid in done]
 
+    # -- documents (vecstore.jobs.documents) -------------------------------------------------
+
+    def upsert_documents(
+        self,
+        texts: Sequence[str],
+        *,
+        ids: Sequence[str | None] | None = None,
+        metadata: Sequence[Mapping[str, Any] | None] | None = None,
+        metadata_policy: MetadataPolicy | None = None,
+    ) -> DocumentReport:
+        """Store documents whole, as chunks the model reads; re-index only what changed.
+
+        Each text is cut within the model's limit (:mod:`vecstore.chunking`); each chunk is a
+        record carrying the document's metadata, found by every search (``Hit.document_id``,
+        ``Hit.span``). An id left out is derived from the text. See
+        :mod:`vecstore.jobs.documents`.
+        """
+        from vecstore.jobs.documents import upsert_documents
+
+        policy = check_policy(metadata_policy or self.metadata_policy)
+        return upsert_documents(
+            self,
+            self.chunker(),
+            texts,
+            ids,
+            metadata,
+            policy=policy,
+            max_chars=self.chunking.max_chars,
+        )
+
+    def get_document(self, id: str) -> Document | None:
+        """A document stored by ``upsert_documents``, its text exactly; None if it is absent."""
+        from vecstore.jobs.documents import get_document
+
+        (doc_id,) = self._ids([id])
+        found = get_document(self, doc_id)
+        if found is None:
+            return None
+        chunks = [public_record(r) for r in found.chunks]
+        return Document(found.id, found.text, found.metadata, chunks)
+
+    def delete_documents(self, ids: Sequence[str] | str) -> None:
+        """Delete every chunk of these documents; unknown ids are not an error."""
+        from vecstore.jobs.documents import delete_documents
+
+        delete_documents(self, self._ids(ids))
+
+    def chunker(self) -> Chunker:
+        """The chunker of this collection's model and ``chunking`` settings (built once)."""
+        if self._chunker is None:
+            from vecstore.jobs.documents import chunker_for
+
+            with self._chunker_lock:
+                if self._chunker is None:
+                    settings = self.chunking
+                    self._chunker = chunker_for(
+                        self.encoder, settings.max_tokens, settings.overlap
+                    )
+        return self._chunker
+
     def clear(self) -> None:
         """Delete every record, keeping the collection (its model, dimension, settings)."""
         self.backend.delete(None, None)
@@ -222,14 +296,16 @@ class Collection:
         with_vectors: bool = False,
         rrf_k: int = retrieval.RRF_K,
         weights: tuple[float, float] | None = None,
+        group_by: str | None = None,
     ) -> list[Hit]:
         """The ``top_k`` best records for a text or a vector (which never loads the model).
 
         ``search``: ``"dense"``, ``"keyword"`` (BM25) or ``"hybrid"``; ``min_score``: a cosine
         floor; ``mmr`` or ``rerank`` pick from ``fetch_k`` candidates: :mod:`vecstore.retrieval`.
+        ``group_by="document"``: the best documents, each as its best chunk's hit.
         """
         k = validation.check_top_k(top_k)
-        p = retrieval.plan(k, search, min_score, mmr, fetch_k, rerank, rrf_k, weights)
+        p = retrieval.plan(k, search, min_score, mmr, fetch_k, rerank, rrf_k, weights, group_by)
         node = self._filter(where)
         backend = self.backend
         text = retrieval.query_text(query, p, backend, self.backend_name)
@@ -439,6 +515,9 @@ class Collection:
     # -- asyncio: the same calls, generated from the sync ones ---------------------------------
 
     aupsert = twin(upsert)
+    aupsert_documents = twin(upsert_documents)
+    aget_document = twin(get_document)
+    adelete_documents = twin(delete_documents)
     aupdate_metadata = twin(update_metadata)
     aquery = twin(query)
     aget = twin(get)

@@ -81,6 +81,17 @@ class PineconeSettings(_Section):
     namespace: str = ""
 
 
+class ChunkingSettings(_Section):
+    """How ``upsert_documents`` cuts documents (see vecstore.chunking); defaults need no choice."""
+
+    max_tokens: int | None = Field(default=None, ge=8)
+    """Tokens per chunk, as the model counts them; None: all the model reads (256 for MiniLM)."""
+    overlap: float = Field(default=0, ge=0)
+    """Overlap of consecutive chunks: tokens, or a fraction of max_tokens when below 1."""
+    max_chars: int = Field(default=10_000_000, ge=1)
+    """A longer document is refused (characters)."""
+
+
 class TelemetrySettings(_Section):
     """What vecstore's OpenTelemetry spans may carry (see vecstore.telemetry)."""
 
@@ -149,6 +160,7 @@ class Settings(BaseSettings):
     retry: RetrySettings = RetrySettings()
     distributed: DistributedSettings = DistributedSettings()
     telemetry: TelemetrySettings = TelemetrySettings()
+    chunking: ChunkingSettings = ChunkingSettings()
     log_format: Literal["text", "json"] = "text"
     """How the CLI writes log lines on stderr: plain text, or one JSON object per line."""
 

@@ -22,10 +22,13 @@ import orjson
 
 from vecstore.records import Hit, Metadata, StoredRecord, Vectors
 from vecstore.reserved import (
+    DOCUMENT_KEY,
+    END_KEY,
     HASH_KEY,
     META_HASH_KEY,
     RESERVED_PREFIX,
     SOURCE_KEY,
+    START_KEY,
     VECTOR_HASH_KEY,
 )
 
@@ -131,9 +134,21 @@ def change_of(
     return "metadata" if stored.text == text else "text"
 
 
+def document_of(metadata: Metadata) -> tuple[str | None, tuple[int, int] | None]:
+    """The document a record was cut from and its span there, from its reserved keys."""
+    document = metadata.get(DOCUMENT_KEY)
+    if not isinstance(document, str):
+        return None, None
+    start, end = metadata.get(START_KEY), metadata.get(END_KEY)
+    if type(start) is int and type(end) is int:
+        return document, (start, end)
+    return document, None
+
+
 def public_hit(hit: Hit) -> Hit:
-    """The hit as users see it: no reserved metadata keys."""
+    """The hit as users see it: no reserved metadata keys; its document and span, if any."""
     # Built directly: dataclasses.replace() costs three times as much, per hit.
+    document, span = document_of(hit.metadata)
     return Hit(
         hit.id,
         hit.score,
@@ -142,9 +157,14 @@ def public_hit(hit: Hit) -> Hit:
         hit.vector,
         hit.rank_score,
         hit.rank_by,
+        document,
+        span,
     )
 
 
 def public_record(record: StoredRecord) -> StoredRecord:
-    """The record as users see it: no reserved metadata keys."""
-    return StoredRecord(record.id, record.text, user_metadata(record.metadata), record.vector)
+    """The record as users see it: no reserved metadata keys; its document and span, if any."""
+    document, span = document_of(record.metadata)
+    return StoredRecord(
+        record.id, record.text, user_metadata(record.metadata), record.vector, document, span
+    )

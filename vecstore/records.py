@@ -38,6 +38,9 @@ class Hit:
     query with no keyword tokens, ranked by dense alone), ``"mmr"`` (the marginal relevance
     when picked) or ``"rerank"`` (the reranker's score).
     ``vector``: the record's unit vector, when the query asked ``with_vectors``.
+    ``document_id`` and ``span`` (start, end): for a chunk of a document
+    (``upsert_documents``), the document and where in its text the chunk lies
+    (``document.text[start:end] == hit.text``); None for other records.
     """
 
     id: str
@@ -47,6 +50,8 @@ class Hit:
     vector: Vectors | None = field(default=None, compare=False)
     rank_score: float | None = field(default=None, compare=False)
     rank_by: str = field(default="dense", compare=False)
+    document_id: str | None = None
+    span: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +65,31 @@ class Pair:
 
 @dataclass(frozen=True, slots=True)
 class StoredRecord:
-    """A record as read back; ``vector`` is unit-normalised float32, when asked for."""
+    """A record as read back; ``vector`` is unit-normalised float32, when asked for.
+
+    ``document_id`` and ``span``: as on :class:`Hit`, for a chunk of a document.
+    """
 
     id: str
     text: str | None
     metadata: Metadata
     vector: Vectors | None = field(default=None, compare=False)
+    document_id: str | None = None
+    span: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A document stored as chunks (``upsert_documents``), as ``get_document`` gives it back.
+
+    ``text`` is the document's text exactly, reassembled from its chunks' spans; ``chunks``
+    its chunk records in order (each with ``document_id`` and ``span``).
+    """
+
+    id: str
+    text: str
+    metadata: Metadata
+    chunks: list[StoredRecord]
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ say what ordered the hits.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,12 +38,16 @@ from vecstore.adapters.base import Fusion, fused_order
 from vecstore.errors import CapabilityError, InvalidInput
 from vecstore.filters import Filter
 from vecstore.records import Hit, Vectors
+from vecstore.reserved import DOCUMENT_KEY
 
 if TYPE_CHECKING:
     from vecstore.rerank import Rerankers, Scorer
     from vecstore.retry import RetryingBackend
 
 SEARCHES = ("dense", "keyword", "hybrid")
+GROUPS = (None, "document")
+GROUP_DEPTH = 4
+"""A grouped query first asks for this many times the documents it wants, deeper as needed."""
 RRF_K = 60
 MIN_FETCH = 20
 
@@ -60,6 +64,7 @@ class Plan:
     rerank: Any
     rrf_k: int
     weights: tuple[float, float]
+    group_by: str | None = None
 
     @property
     def second_step(self) -> bool:
@@ -111,6 +116,7 @@ def plan(
     rerank: Any = None,
     rrf_k: Any = RRF_K,
     weights: Any = None,
+    group_by: Any = None,
 ) -> Plan:
     """Check a query's options before any I/O; each bad one is ``InvalidInput`` naming it."""
     if search not in SEARCHES:
@@ -134,17 +140,33 @@ def plan(
         if fetch_k < top_k:
             raise InvalidInput(f"fetch_k ({fetch_k}) must be >= top_k ({top_k})", field="fetch_k")
     rrf_k = _count(rrf_k, "rrf_k", 0)
+    pair = _weights(weights)
+    _check_group(group_by, mmr)
+    return Plan(top_k, search, min_score, mmr, fetch_k, rerank, rrf_k, pair, group_by)
+
+
+def _weights(weights: Any) -> tuple[float, float]:
     if weights is None:
-        pair = (1.0, 1.0)
-    else:
-        if not isinstance(weights, Sequence) or isinstance(weights, str) or len(weights) != 2:
-            raise InvalidInput(f"weights is (dense, keyword), got {weights!r}", field="weights")
-        pair = (_number(weights[0], "weights"), _number(weights[1], "weights"))
-        if min(pair) < 0 or max(pair) == 0:
-            raise InvalidInput(
-                f"weights must be >= 0 and not both 0, got {weights!r}", field="weights"
-            )
-    return Plan(top_k, search, min_score, mmr, fetch_k, rerank, rrf_k, pair)
+        return (1.0, 1.0)
+    if not isinstance(weights, Sequence) or isinstance(weights, str) or len(weights) != 2:
+        raise InvalidInput(f"weights is (dense, keyword), got {weights!r}", field="weights")
+    pair = (_number(weights[0], "weights"), _number(weights[1], "weights"))
+    if min(pair) < 0 or max(pair) == 0:
+        raise InvalidInput(f"weights must be >= 0 and not both 0, got {weights!r}", field="weights")
+    return pair
+
+
+def _check_group(group_by: Any, mmr: float | None) -> None:
+    if group_by not in GROUPS:
+        raise InvalidInput(
+            f"group_by must be 'document' or None, got {group_by!r}", field="group_by"
+        )
+    if group_by is not None and mmr is not None:
+        raise InvalidInput(
+            "mmr with group_by is refused: diversity among a document's chunks and among "
+            "documents differ; group, then rerank, or use mmr on chunks",
+            field="group_by",
+        )
 
 
 def query_text(query: Any, p: Plan, backend: RetryingBackend, store: str) -> str | None:
@@ -238,6 +260,36 @@ def first_stage(
     return fuse(dense, keyword, p.rrf_k, p.weights)[: p.pool]
 
 
+def grouped_stage(
+    backend: RetryingBackend,
+    p: Plan,
+    vector: Vectors,
+    text: str | None,
+    where: Filter | None,
+    vectors: bool,
+) -> list[Hit]:
+    """The best ``pool`` documents, each as its best chunk's hit, in first-stage order.
+
+    The chunks are ranked as the first stage ranks them, deeper each round (x4) until that many
+    distinct documents are found or the store has no more: the first chunk of each document in
+    a ranking is its best, and a document not in the ranking has no chunk above its end, so on
+    a store that searches exactly the answer is exact. A record not cut from a document is a
+    group of its own.
+    """
+    want = p.pool
+    depth = max(want * GROUP_DEPTH, MIN_FETCH)
+    while True:
+        deep = replace(p, top_k=depth, mmr=None, rerank=None, fetch_k=default_fetch(depth))
+        hits = first_stage(backend, deep, vector, text, where, vectors)
+        best: dict[str, Hit] = {}
+        for hit in hits:
+            document = hit.metadata.get(DOCUMENT_KEY)
+            best.setdefault(document if isinstance(document, str) else f"\x00{hit.id}", hit)
+        if len(best) >= want or len(hits) < depth:
+            return list(best.values())[:want]
+        depth *= GROUP_DEPTH
+
+
 def cosines(x: Any, y: Any) -> Any:
     """Cosine of each row of ``x`` with each row of ``y``, as LangChain computes them.
 
@@ -329,7 +381,10 @@ def run(
     scorer = None
     if p.rerank is not None:
         scorer = rerankers.get(p.rerank)  # a missing model fails before the store is asked
-    hits = first_stage(backend, p, vector, text, where, with_vectors)
+    if p.group_by is not None:
+        hits = grouped_stage(backend, p, vector, text, where, with_vectors)
+    else:
+        hits = first_stage(backend, p, vector, text, where, with_vectors)
     if p.min_score is not None:
         hits = [h for h in hits if h.score >= p.min_score]
     if p.mmr is not None:

@@ -163,6 +163,23 @@ class SentenceTransformerEncoder:
         settings = text_settings(directory) if directory is not None else None
         return settings.max_length if settings is not None else None
 
+    def document_tokens(self) -> tuple[int, Callable[[str], int]]:
+        """(tokens the model reads, a counter of a document text's tokens as the model reads it).
+
+        The count includes the special tokens and the document prompt, from the model's own
+        tokenizer: its files through ``tokenizers`` where they are the plain text chain (no
+        torch), else the loaded model's. For chunking documents within what the model reads.
+        """
+        prompt = self.document_prompt
+        directory = local_directory(self._location())
+        tokenizer = text_tokenizer(directory) if directory is not None else None
+        if tokenizer is not None:
+            count = tokenizer.count
+            return tokenizer.max_length, lambda text: count(prompt + text)
+        self._engine(queries=False)
+        loaded = self._count
+        return self._limit, lambda text: loaded(prompt + text)
+
     def running(self) -> tuple[str, str] | None:
         """(runtime, device) of what encodes now, without loading anything (None: nothing yet)."""
         if self._model is not None:
