@@ -196,3 +196,16 @@ def test_a_killed_re_index_is_finished_by_the_same_call(store_path: Path, point:
     assert found is not None and found.text == new
     assert chunk_ids(col) == {c.id for c in found.chunks} and col.count() == report.chunks
     col.close()
+
+
+def test_ingest_stores_documents_and_counts_them(col: Collection) -> None:
+    rows = [{"id": f"d{d}", "text": document(d, 10), "lang": "en"} for d in range(5)]
+    rows.append({"id": "bad", "text": "   "})
+    report = col.ingest(rows, documents=True, quiet=True)
+    assert report.documents == 5 and report.failed == 1 and report.chunks == col.count()
+    assert report.encoded == report.chunks == report.written
+    assert col.get_document("d2").text == document(2, 10)  # type: ignore[union-attr]
+    again = col.ingest(rows[:5], documents=True, quiet=True)
+    assert again.encoded == 0 and again.unchanged == report.chunks
+    with pytest.raises(InvalidInput, match="documents=True takes no source_tag"):
+        col.ingest(rows, documents=True, source_tag="s", sync=True)

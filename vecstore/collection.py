@@ -388,12 +388,14 @@ class Collection:
         max_delete: int | None = None,
         window: int | None = None,
         quiet: bool = False,
+        documents: bool = False,
     ) -> IngestReport:
         """Stream dicts or a JSONL/CSV/TSV/Parquet file in (see :mod:`vecstore.jobs.ingest`).
 
         ``fields`` (a :class:`~vecstore.jobs.fields.FieldMap`) replaces the four field keywords.
         Progress goes to stderr as the CLI prints it (:mod:`vecstore.jobs.progress`) unless
-        ``quiet`` or a ``watch`` of the caller's own is given.
+        ``quiet`` or a ``watch`` of the caller's own is given. ``documents=True`` stores each
+        record's text as a document (:meth:`upsert_documents`): chunks the model reads whole.
         """
         from vecstore.jobs.fields import FieldMap
         from vecstore.jobs.ingest import INGEST_WINDOW, ingest
@@ -414,6 +416,7 @@ class Collection:
                 sync=sync,
                 max_delete=max_delete,
                 window=INGEST_WINDOW if window is None else window,
+                documents=documents,
             )
 
     def similar_pairs(

@@ -24,6 +24,7 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ from vecstore.text_tokens import agrees, readable, text_settings, text_tokenizer
 
 log = logging.getLogger(__name__)
 
+TRUNCATION_SUMMED: ContextVar[bool] = ContextVar("vecstore_truncation_summed", default=False)
+"""Set by a job that counts truncated texts and warns once itself (``ingest``)."""
 ENCODE_BATCH_SIZE = 32
 NO_LIMIT = 1 << 30
 BUNDLED_MODEL_NAMES = frozenset({DEFAULT_MODEL, "all-MiniLM-L6-v2"})
@@ -541,9 +544,10 @@ class SentenceTransformerEncoder:
         return np.ascontiguousarray(out.float().cpu().numpy(), dtype=np.float32)
 
     def _note_truncated(self, truncated: int, n: int, limit: int) -> None:
+        """Count truncated texts and warn (a job that sums them up warns once, at its end)."""
         if truncated:
             self.truncated_total += truncated
-            log.warning(
+            (log.debug if TRUNCATION_SUMMED.get() else log.warning)(
                 "%d of %d texts are longer than %d tokens and were truncated by the model",
                 truncated,
                 n,

@@ -7,11 +7,16 @@ backend handle, which retries transient store errors; they never reach below it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from vecstore.encoders import Encoder
 from vecstore.metadata import MetadataPolicy
 from vecstore.records import CollectionInfo, Vectors
 from vecstore.retry import RetryingBackend
+
+if TYPE_CHECKING:
+    from vecstore.chunking import Chunker
+    from vecstore.config import ChunkingSettings
 
 BatchDone = Callable[[int], None]
 """Called with the number of texts whose encoding just finished."""
@@ -23,6 +28,11 @@ class Target(Protocol):
     name: str
     info: CollectionInfo
     metadata_policy: MetadataPolicy
+    encoder: Encoder
+    chunking: ChunkingSettings
+
+    def chunker(self) -> Chunker:
+        """The chunker of the collection's model and chunking settings (documents)."""
 
     @property
     def backend(self) -> RetryingBackend:

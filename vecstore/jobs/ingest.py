@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from vecstore import validation
-from vecstore.errors import InvalidInput
+from vecstore.errors import InvalidInput, VecstoreError
 from vecstore.filters import Compare
 from vecstore.jobs.base import Target
 from vecstore.jobs.fields import FieldMap
@@ -49,6 +49,7 @@ from vecstore.jobs.sources import read_source, windows
 from vecstore.jobs.writer import DeadLetters, Job, Progress, Watch, Writer
 from vecstore.records import RecordBatch, Vectors
 from vecstore.reserved import SOURCE_KEY
+from vecstore.st_encoder import TRUNCATION_SUMMED
 from vecstore.telemetry import Scope, Span
 
 log = logging.getLogger(__name__)
@@ -89,10 +90,15 @@ class _Run:
         tag: str,
         progress: Progress | None,
         watch: Watch | None,
+        documents: bool = False,
     ) -> None:
         self.target, self.report, self.dead, self.tag = target, report, dead, tag
         self.progress, self.watch = progress, watch
-        self.writer = None if report.dry_run else Writer(target, report, dead, progress, watch)
+        self.writer = (
+            None
+            if report.dry_run or documents
+            else Writer(target, report, dead, progress, watch)
+        )
 
     def moved(self) -> None:
         if self.watch is not None:
@@ -120,6 +126,51 @@ class _Run:
             )
         if todo.write:
             self.writer.put(self._write_job(todo))
+
+    def documents(self, items: dict[str, Item]) -> None:
+        """Store a window's records as documents (chunks); refused ones go to the dead letters."""
+        report = self.report
+        report.documents += len(items)
+        if report.dry_run or not items:
+            report.done += len(items)
+            return
+        try:
+            self._documents(list(items.values()))
+        except VecstoreError as exc:
+            if exc.transient:
+                raise
+            for item in items.values():  # one at a time: find the ones refused
+                try:
+                    self._documents([item])
+                except VecstoreError as alone:
+                    if alone.transient:
+                        raise
+                    self.dead.add(item.where, str(alone))
+        self.moved()
+
+    def _documents(self, items: list[Item]) -> None:
+        from vecstore.jobs.documents import upsert_documents
+
+        target, report = self.target, self.report
+        got = upsert_documents(
+            target,
+            target.chunker(),
+            [it.text for it in items],
+            [it.id for it in items],
+            [it.metadata for it in items],
+            policy=target.metadata_policy,
+            max_chars=target.chunking.max_chars,
+        )
+        report.chunks += got.chunks
+        report.encoded += got.encoded
+        report.metadata_only += got.metadata_only
+        report.written += got.encoded + got.metadata_only
+        report.unchanged += got.unchanged
+        report.changed += got.encoded + got.metadata_only
+        report.deleted += got.deleted
+        report.done += len(items)
+        if self.progress is not None:
+            self.progress(len(items))
 
     def _encoded(self, n: int) -> None:
         self.report.encoded += n
@@ -165,6 +216,7 @@ def ingest(
     source_tag: str | None = None,
     sync: bool = False,
     max_delete: int | None = None,
+    documents: bool = False,
 ) -> IngestReport:
     """Stream ``source`` into ``target``; return the run report (see the module doc).
 
@@ -184,17 +236,24 @@ def ingest(
         raise InvalidInput(
             f"max_delete must be an int >= 0, got {max_delete!r}", field="max_delete"
         )
+    if documents and (sync or source_tag):
+        raise InvalidInput(
+            "documents=True takes no source_tag or sync yet: delete documents a source dropped "
+            "with delete_documents",
+            field="documents",
+        )
     tag = source_tag or ""
     validation.check_unicode(tag, None, "source_tag")
     scope = target.backend.scope or Scope("unknown", target.name)
+    options = _Options(
+        progress, watch, window, dead_letter, dry_run, tag, sync, max_delete, documents
+    )
     with scope.span("ingest", {"vecstore.dry_run": dry_run, "vecstore.sync": sync}) as span:
-        report = _stream(
-            target,
-            source,
-            fields,
-            _Options(progress, watch, window, dead_letter, dry_run, tag, sync, max_delete),
-            span,
-        )
+        summed = TRUNCATION_SUMMED.set(True)  # the run warns once, at its end
+        try:
+            report = _stream(target, source, fields, options, span)
+        finally:
+            TRUNCATION_SUMMED.reset(summed)
     scope.count("vecstore.records.failed", report.failed, "ingest")
     return report
 
@@ -209,6 +268,7 @@ class _Options:
     tag: str
     sync: bool
     max_delete: int | None
+    documents: bool
 
 
 def _stream(
@@ -225,17 +285,21 @@ def _stream(
     records = read_source(source)  # a missing or unreadable file fails here, before any write
     report = IngestReport(dry_run=dry_run)
     dead = DeadLetters(report, dead_letter)
-    run = _Run(target, report, dead, tag, progress, watch)
+    run = _Run(target, report, dead, tag, progress, watch, options.documents)
     rules = _rules(target, fields)
     seen: set[str] = set()
     finished = False
+    truncated_before = getattr(target.encoder, "truncated_total", 0)
     try:
         for chunk in windows(records, window):
             report.read += len(chunk)
             items = _checked(chunk, rules, dead)
             if sync:
                 seen.update(items)  # ids only, and only when they are needed
-            run.window(items)
+            if options.documents:
+                run.documents(items)
+            else:
+                run.window(items)
         finished = True
     finally:
         try:
@@ -248,6 +312,13 @@ def _stream(
             dead.close()
     if sync:
         _sync(target, tag, seen, report, max_delete)
+    report.truncated = getattr(target.encoder, "truncated_total", 0) - truncated_before
+    if report.truncated:
+        log.warning(
+            "%d texts were longer than the model reads and were cut; ingest them with "
+            "documents=True (vecstore ingest --documents) to store them whole",
+            report.truncated,
+        )
     report.duration_s = time.perf_counter() - started
     run.moved()
     span.set({f"vecstore.records.{name}": getattr(report, name) for name in REPORTED})

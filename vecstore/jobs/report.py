@@ -39,7 +39,11 @@ class IngestReport:
     metadata_only: int = 0  # text unchanged, metadata changed: rewritten with the stored vector
     written: int = 0
     failed: int = 0
-    deleted: int = 0  # sync: records of the source tag that the source no longer has
+    deleted: int = 0  # sync: records of the source tag that the source no longer has; documents:
+    # chunks the documents no longer have
+    documents: int = 0  # documents=True: documents stored (as ``chunks`` chunk records)
+    chunks: int = 0
+    truncated: int = 0  # texts longer than the model reads (cut: documents=True stores them whole)
     sync_skipped: bool = False  # sync: nothing deleted (why: sync_skipped_reason)
     sync_skipped_reason: str = ""
     duration_s: float = 0.0
