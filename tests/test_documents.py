@@ -209,3 +209,36 @@ def test_ingest_stores_documents_and_counts_them(col: Collection) -> None:
     assert again.encoded == 0 and again.unchanged == report.chunks
     with pytest.raises(InvalidInput, match="documents=True takes no source_tag"):
         col.ingest(rows, documents=True, source_tag="s", sync=True)
+
+
+def test_the_cli_ingests_finds_and_gets_documents(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from vecstore.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VECSTORE_MODEL", "hash:16")
+    monkeypatch.setenv("VECSTORE_NUMPY__PATH", str(tmp_path / "store"))
+    data = tmp_path / "docs.jsonl"
+    data.write_text(
+        "".join(json.dumps({"id": f"d{d}", "text": document(d, 8)}) + "\n" for d in range(4))
+    )
+    assert main(["ingest", str(data), "--documents", "--json", "--quiet"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["documents"] == 4 and report["chunks"] > 4
+    assert main(["query", "topic 2 w5", "--group-by", "document", "--top-k", "3", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    assert len({h["document_id"] for h in hits}) == 3
+    for hit in hits:
+        start, end = hit["span"]
+        assert document(int(hit["document_id"][1:]), 8)[start:end] == hit["text"]
+    assert main(["query", "topic 2 w5", "--group-by", "document"]) == 0
+    assert "document" in capsys.readouterr().out.splitlines()[0]
+    assert main(["get", "--document", "d1", "nope", "--json"]) == 1
+    out, err = capsys.readouterr()
+    (doc,) = json.loads(out)
+    assert doc["text"] == document(1, 8) and "nope" in err
+    assert main(["query", "x", "--group-by", "page"]) == 1
+    assert "group_by must be 'document'" in capsys.readouterr().err

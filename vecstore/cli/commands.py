@@ -82,6 +82,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 source_tag=args.source_tag,
                 sync=args.sync,
                 max_delete=args.max_delete,
+                documents=args.documents,
             )
     if args.json:
         dump(report.as_dict())
@@ -115,6 +116,7 @@ def retrieval_options(args: argparse.Namespace) -> dict[str, Any]:
         "mmr": args.mmr,
         "fetch_k": args.fetch_k,
         "rerank": args.rerank,
+        "group_by": args.group_by,
     }
 
 
@@ -137,13 +139,23 @@ def cmd_query(args: argparse.Namespace) -> int:
         dump([hit_json(h) for h in hits])
     else:
         ranked = any(h.rank_by != "dense" for h in hits)  # a second column says by what
+        documents = any(h.document_id is not None for h in hits)  # and one for the document
         table(
-            ["#", "score", *(["rank score", "by"] if ranked else []), "id", "text", "metadata"],
+            [
+                "#",
+                "score",
+                *(["rank score", "by"] if ranked else []),
+                *(["document", "span"] if documents else []),
+                "id",
+                "text",
+                "metadata",
+            ],
             [
                 [
                     str(i),
                     f"{h.score:.4f}",
                     *([f"{h.rank_score or 0.0:.4g}", h.rank_by] if ranked else []),
+                    *([h.document_id or "", _span(h.span)] if documents else []),
                     h.id,
                     short(h.text),
                     meta(h.metadata),
@@ -159,8 +171,14 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _span(span: tuple[int, int] | None) -> str:
+    return f"{span[0]}-{span[1]}" if span is not None else ""
+
+
 def cmd_get(args: argparse.Namespace) -> int:
     """Print records by id; 1 if any id is not there (named on stderr)."""
+    if args.document:
+        return _get_documents(args)
     with open_existing(args) as col:
         records = col.get(args.ids, with_vectors=args.vectors)
     if args.json:
@@ -200,6 +218,38 @@ def cmd_delete(args: argparse.Namespace) -> None:
         dump({"deleted": deleted})
     else:
         print(f"deleted {deleted} record(s)")
+
+
+def _get_documents(args: argparse.Namespace) -> int:
+    from vecstore.cli.queries import record_json
+
+    with open_existing(args) as col:
+        found = [d for d in (col.get_document(i) for i in dict.fromkeys(args.ids)) if d]
+    if args.json:
+        dump(
+            [
+                {
+                    "id": d.id,
+                    "text": d.text,
+                    "metadata": d.metadata,
+                    "chunks": [record_json(c) for c in d.chunks],
+                }
+                for d in found
+            ]
+        )
+    else:
+        table(
+            ["id", "chunks", "characters", "text", "metadata"],
+            [
+                [d.id, str(len(d.chunks)), str(len(d.text)), short(d.text), meta(d.metadata)]
+                for d in found
+            ],
+        )
+    missing = [i for i in dict.fromkeys(args.ids) if i not in {d.id for d in found}]
+    if missing:
+        note(f"no document in {col.name!r}: {', '.join(missing)}")
+        return 1
+    return 0
 
 
 def cmd_count(args: argparse.Namespace) -> None:

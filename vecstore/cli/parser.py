@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --sync: delete nothing if more than N records would go",
     )
     p.add_argument("--quiet", action="store_true", help="print no progress on stderr")
+    p.add_argument(
+        "--documents",
+        action="store_true",
+        help="store each text whole as a document: chunks the model reads, found by "
+        "--group-by document",
+    )
     p = add("query", commands.cmd_query, "the records most similar to a text", check_query)
     p.add_argument("text", nargs="?", help="the query text (or give --queries)")
     p.add_argument(
@@ -199,7 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--fetch-k", type=int, help="candidates for --mmr or --rerank (default max(20, 4 x top-k))"
     )
+    p.add_argument(
+        "--group-by", metavar="document", help="'document': the best documents, each once"
+    )
     p = add("get", commands.cmd_get, "records by id (exit 1 if any is not there)")
+    p.add_argument(
+        "--document",
+        action="store_true",
+        help="the ids are documents (upsert_documents, ingest --documents): print each whole",
+    )
     p.add_argument("ids", nargs="+", help="the ids")
     p.add_argument("--vectors", action="store_true", help="include vectors (with --json)")
     p = add("delete", commands.cmd_delete, "delete records by id or filter", check_delete)

@@ -20,13 +20,13 @@ import orjson
 from vecstore.cli.output import note
 from vecstore.collection import Collection
 from vecstore.errors import InvalidInput, VecstoreError
-from vecstore.records import Hit
+from vecstore.records import Hit, StoredRecord
 
-PER_QUERY = ("top_k", "where", "search", "min_score", "mmr", "fetch_k")
+PER_QUERY = ("top_k", "where", "search", "min_score", "mmr", "fetch_k", "group_by")
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
-    """A hit as ``--json`` prints it."""
+    """A hit as ``--json`` prints it (``document_id`` and ``span`` for a document's chunk)."""
     return {
         "id": hit.id,
         "score": hit.score,
@@ -34,6 +34,19 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "rank_by": hit.rank_by,
         "text": hit.text,
         "metadata": hit.metadata,
+        "document_id": hit.document_id,
+        "span": list(hit.span) if hit.span is not None else None,
+    }
+
+
+def record_json(record: StoredRecord) -> dict[str, Any]:
+    """A stored record as ``--json`` prints it."""
+    return {
+        "id": record.id,
+        "text": record.text,
+        "metadata": record.metadata,
+        "document_id": record.document_id,
+        "span": list(record.span) if record.span is not None else None,
     }
 
 
