@@ -197,6 +197,44 @@ def _compare_modes(
             continue
         everything = reference.query(query, top_k=n, where=where, **options)
         _same(got, want, mode, everything)
+    _compare_grouped(reference, other, metas, where, seed, bool(keyword))
+
+
+def random_documents(seed: int, n: int) -> list[str]:
+    """Documents of several paragraphs of :func:`random_texts` (some long enough to chunk)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        paragraphs = random_texts(seed + i, int(rng.integers(1, 30)))
+        out.append("\n\n".join(" ".join([p] * int(rng.integers(1, 12))) for p in paragraphs))
+    return out
+
+
+def _compare_grouped(
+    reference: Collection,
+    other: Collection,
+    metas: list[dict[str, Any]],
+    where: dict[str, Any],
+    seed: int,
+    keyword: bool,
+) -> None:
+    """Grouped queries (the best documents, each once) agree with the reference."""
+    docs = random_documents(seed, len(metas))
+    ids = [f"doc-{i}" for i in range(len(metas))]
+    for col in (reference, other):
+        col.upsert_documents(docs, ids=ids, metadata=metas)
+    query = " ".join(np.random.default_rng(seed + 2).choice(WORDS, size=2))
+    k = max(1, len(metas) // 2)
+    modes = ["dense", "keyword", "hybrid"] if keyword else ["dense"]
+    for search in modes:
+        options: dict[str, Any] = {"search": search, "group_by": "document"}
+        want = reference.query(query, top_k=k, where=where, **options)
+        got = other.query(query, top_k=k, where=where, **options)
+        assert len({h.document_id or h.id for h in got}) == len(got), search
+        if search == "hybrid" and _tied(reference, query, where):
+            continue
+        everything = reference.query(query, top_k=10_000, where=where, **options)
+        _same(got, want, f"grouped {search}", everything)
 
 
 def _tied(reference: Collection, query: str, where: dict[str, Any]) -> bool:
