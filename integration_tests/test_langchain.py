@@ -236,3 +236,21 @@ def test_mmr_by_vector_picks_what_langchains_in_memory_store_picks(
     assert [d.id for d in got] == want
     assert [d.id for d in ours.max_marginal_relevance_search("foo", k=3, fetch_k=6)] == want
     ours.collection.close()
+
+
+def test_a_document_id_deletes_its_chunks(tmp_path: Path) -> None:
+    store = VecstoreVectorStore.from_config(
+        collection="docs",
+        embedding=DeterministicFakeEmbedding(size=EMBEDDING_SIZE),
+        embedding_name="deterministic-fake-6",
+        numpy={"path": str(tmp_path)},
+    )
+    text = "\n\n".join(f"Paragraph {i} of a long document, with words." for i in range(300))
+    store.collection.upsert_documents([text], ids=["manual"])
+    store.add_texts(["a record of its own"], ids=["own"])
+    hits = store.similarity_search("Paragraph 7", k=3)
+    assert all(h.id and h.id.startswith("manual#") for h in hits if h.id != "own")
+    store.delete(["manual"])
+    assert [d.id for d in store.get_by_ids(["own"])] == ["own"]
+    assert store.collection.count() == 1
+    store.collection.close()

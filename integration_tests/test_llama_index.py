@@ -255,3 +255,30 @@ def test_the_frameworks_example_runs_offline(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "LangChain: 240 documents" in out.stdout and "LlamaIndex: 240 nodes" in out.stdout
     assert out.stdout.count("astronomy-29") == 3  # first for both retrievers, and the scores
+
+
+def test_documents_vecstore_chunked_are_nodes_with_their_source(tmp_path: Path) -> None:
+    from llama_index.core.schema import NodeRelationship
+    from llama_index.core.vector_stores.types import VectorStoreQuery
+
+    store = VecstoreVectorStore.from_config(
+        collection="docs", model="hash:16", numpy={"path": str(tmp_path)}
+    )
+    col = store.client
+    text = "\n\n".join(f"Paragraph {i} about topic {i % 3} and more words." for i in range(200))
+    col.upsert_documents([text, "Another short document."], ids=["long", "short"])
+    found = store.query(
+        VectorStoreQuery(
+            query_str="topic 1",
+            query_embedding=list(col.encode_query("topic 1")[0]),
+            similarity_top_k=3,
+            doc_ids=["long"],
+        )
+    )
+    assert found.nodes and all(
+        n.relationships[NodeRelationship.SOURCE].node_id == "long" for n in found.nodes
+    )
+    assert all(n.ref_doc_id == "long" for n in found.nodes)
+    store.delete("long")
+    assert col.count() == 1 and col.get_document("long") is None
+    col.close()

@@ -212,11 +212,15 @@ class VecstoreVectorStore(VectorStore):
         )
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete these ids, or every record when none are given."""
+        """Delete these ids, or every record when none are given.
+
+        An id of a document stored whole (``upsert_documents``) deletes every chunk of it.
+        """
         if ids is None:
             self.collection.clear()
         else:
             self.collection.delete(list(ids))
+            self.collection.delete_documents(list(ids))
         return True
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
@@ -225,6 +229,7 @@ class VecstoreVectorStore(VectorStore):
             await self.collection.aclear()
         else:
             await self.collection.adelete(list(ids))
+            await self.collection.adelete_documents(list(ids))
         return True
 
     # -- reading -------------------------------------------------------------------------------

@@ -39,11 +39,12 @@ from vecstore.collection import Collection
 from vecstore.encoders import Encoder, encode_documents, encode_queries, encoder_from_name
 from vecstore.errors import FilterError, MissingDependency
 from vecstore.records import Hit
+from vecstore.reserved import DOCUMENT_KEY
 
 try:
     from llama_index.core.base.embeddings.base import BaseEmbedding
     from llama_index.core.bridge.pydantic import PrivateAttr
-    from llama_index.core.schema import BaseNode
+    from llama_index.core.schema import BaseNode, NodeRelationship, RelatedNodeInfo, TextNode
     from llama_index.core.vector_stores.types import (
         BasePydanticVectorStore,
         FilterCondition,
@@ -150,7 +151,19 @@ class VecstoreEmbedding(BaseEmbedding):
         return [[float(x) for x in row] for row in encode_documents(self._encoder, texts)]
 
 
-def _node(hit_id: str, text: str | None, metadata: dict[str, Any]) -> BaseNode:
+def _node(
+    hit_id: str, text: str | None, metadata: dict[str, Any], document_id: str | None = None
+) -> BaseNode:
+    """A node as LlamaIndex added it, or a chunk of a document vecstore stored.
+
+    A chunk of ``upsert_documents`` becomes a text node whose source (``ref_doc_id``) is its
+    document.
+    """
+    if "_node_content" not in metadata:
+        chunk = TextNode(id_=hit_id, text=text or "", metadata=metadata)
+        if document_id is not None:
+            chunk.relationships[NodeRelationship.SOURCE] = RelatedNodeInfo(node_id=document_id)
+        return chunk
     node = metadata_dict_to_node(metadata, text=text or "")
     node.id_ = hit_id
     return node
@@ -212,9 +225,11 @@ class VecstoreVectorStore(BasePydanticVectorStore):
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         self._collection.delete(where={REF_DOC_KEY: ref_doc_id})
+        self._collection.delete_documents([ref_doc_id])  # a document vecstore chunked
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         await self._collection.adelete(where={REF_DOC_KEY: ref_doc_id})
+        await self._collection.adelete_documents([ref_doc_id])
 
     def _doomed(
         self, node_ids: list[str] | None, filters: MetadataFilters | None
@@ -271,7 +286,7 @@ class VecstoreVectorStore(BasePydanticVectorStore):
             records = [
                 r for batch in self._collection.scan(node, batch_size=SCAN_BATCH) for r in batch
             ]
-        return [_node(r.id, r.text, dict(r.metadata)) for r in records]
+        return [_node(r.id, r.text, dict(r.metadata), r.document_id) for r in records]
 
     async def aget_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
@@ -290,7 +305,8 @@ class VecstoreVectorStore(BasePydanticVectorStore):
             raise FilterError("node_ids in a query is not supported: filter by metadata instead")
         where = translate_filters(query.filters)
         if query.doc_ids:
-            restrict = {REF_DOC_KEY: {"$in": list(query.doc_ids)}}
+            docs = list(query.doc_ids)
+            restrict = {"$or": [{REF_DOC_KEY: {"$in": docs}}, {DOCUMENT_KEY: {"$in": docs}}]}
             where = restrict if where is None else {"$and": [where, restrict]}
         options: dict[str, Any] = {"where": where, "top_k": query.similarity_top_k}
         if mode in (VectorStoreQueryMode.SPARSE, VectorStoreQueryMode.HYBRID):
@@ -312,7 +328,7 @@ class VecstoreVectorStore(BasePydanticVectorStore):
     @staticmethod
     def _result(hits: list[Hit]) -> VectorStoreQueryResult:
         return VectorStoreQueryResult(
-            nodes=[_node(h.id, h.text, dict(h.metadata)) for h in hits],
+            nodes=[_node(h.id, h.text, dict(h.metadata), h.document_id) for h in hits],
             similarities=[h.score for h in hits],
             ids=[h.id for h in hits],
         )
