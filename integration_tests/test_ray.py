@@ -118,3 +118,19 @@ def test_real_model_matches_a_single_process_encode(tmp_path: Any) -> None:
     cosines = np.sum(got * expected, axis=1)
     assert cosines.min() > 0.99
     assert got.shape == (200, 384) != (200, DIM)
+
+
+def test_documents_are_chunked_in_the_write_tasks(tmp_path: Path) -> None:
+    overrides: dict[str, Any] = {"model": "hash:16", "numpy": {"path": str(tmp_path)}}
+    texts = {
+        f"doc{d}": "\n\n".join(f"Document {d}, paragraph {i}: " + "words " * 60 for i in range(20))
+        for d in range(6)
+    }
+    rows = [{"id": k, "text": v, "lang": "en"} for k, v in texts.items()]
+    report = ingest(ray.data.from_items(rows), collection="docs", documents=True, **overrides)
+    assert report.documents == 6 and report.failed == 0 and report.chunks > 6
+    with open_collection("docs", create=False, **overrides) as col:
+        assert col.count() == report.chunks
+        for doc_id, text in texts.items():
+            found = col.get_document(doc_id)
+            assert found is not None and found.text == text and found.metadata == {"lang": "en"}

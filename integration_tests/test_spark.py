@@ -147,3 +147,19 @@ def test_overwrite_and_missing_collection_are_refused(spark: SparkSession) -> No
         spec_from_options({})
     spec = spec_from_options({"Collection": "c", "chroma.host": "h", "id_field": ""})
     assert spec.overrides == {"chroma": {"host": "h"}} and spec.fields.id_field is None
+
+
+def test_documents_are_chunked_in_the_write_tasks(spark: SparkSession, tmp_path: Path) -> None:
+    from vecstore.integrations.spark import ingest as spark_ingest
+
+    overrides: dict[str, Any] = {"model": "hash:16", "numpy": {"path": str(tmp_path)}}
+    texts = {
+        f"doc{d}": "\n\n".join(f"Document {d}, paragraph {i}: " + "words " * 60 for i in range(20))
+        for d in range(6)
+    }
+    df = spark.createDataFrame([{"id": k, "text": v} for k, v in texts.items()])
+    report = spark_ingest(df, collection="docs", documents=True, **overrides)
+    assert report.documents == 6 and report.failed == 0 and report.chunks > 6
+    with open_collection("docs", create=False, **overrides) as col:
+        assert col.count() == report.chunks
+        assert all(col.get_document(k).text == v for k, v in texts.items())  # type: ignore[union-attr]

@@ -61,6 +61,8 @@ class WriteSpec:
     worker's environment and ``vecstore.toml``."""
     trace: Mapping[str, str] = field(default_factory=telemetry.carrier)
     """The trace context where the spec was made (the driver): the tasks' spans join it."""
+    documents: bool = False
+    """Each row's text is a document: the write task chunks and encodes it (no encode stage)."""
 
     @classmethod
     def of(
@@ -155,6 +157,7 @@ def write_rows(spec: WriteSpec, rows: Iterable[Mapping[str, Any]], task: str) ->
             window=settings.distributed.window,
             progress=fail.count if fail is not None else None,
             quiet=True,  # a task among many: the engine shows the job's progress
+            documents=spec.documents,
         )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from vecstore.errors import MissingDependency
@@ -114,9 +115,13 @@ def ingest(
     id_field: str | None = "id",
     text_field: str = "text",
     metadata_fields: Sequence[str] | None = None,
+    documents: bool = False,
     **settings: Any,
 ) -> IngestReport:
     """Ingest ``dataset`` into ``collection``: partition by id, encode, write, merge the reports.
+
+    ``documents=True``: each row's text is a document, chunked and encoded in the write task
+    (``Collection.upsert_documents``), with no encoder stage.
 
     Rows with the same id land in the same task (so two tasks never write one id). Encoding
     runs on ``distributed.encoders`` actors (default: the cluster's CPUs / ``threads``); at most
@@ -132,6 +137,7 @@ def ingest(
         metadata_fields=metadata_fields,
         **settings,
     )
+    spec = replace(spec, documents=documents)
     cfg = spec.settings()
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))  # type: ignore[no-untyped-call]
     actors = cfg.distributed.encoders or max(1, cpus // (cfg.threads or 1))
@@ -139,10 +145,11 @@ def ingest(
     key = fields.id_field if isinstance(fields.id_field, str) else fields.text_field
     blocks = max(actors, cfg.distributed.max_writers or 0, 1) * 2
     # Materialised first: the shuffle's own actors need CPUs the encoder actors would hold.
+    shuffled = dataset.repartition(blocks, keys=[key]).materialize()
     encoded = (
-        dataset.repartition(blocks, keys=[key])
-        .materialize()
-        .map_batches(
+        shuffled
+        if documents
+        else shuffled.map_batches(
             Encode,
             fn_constructor_kwargs={"collection": spec},
             compute=ActorPoolStrategy(size=actors),
@@ -164,4 +171,4 @@ def ingest(
     )
     assert sink.report is not None
     sink.report.duration_s = time.perf_counter() - started
-    return engine_encoded(sink.report)
+    return sink.report if documents else engine_encoded(sink.report)

@@ -34,7 +34,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,7 @@ OWN_OPTIONS = {
     "checkpointlocation",  # Spark's own, for streaming queries
     "queryname",
     *TRACE_OPTIONS,
+    "documents",
 }
 
 
@@ -105,7 +106,8 @@ def spec_from_options(options: Mapping[str, str]) -> WriteSpec:
         options.get("vector_field", ENGINE_VECTOR_FIELD),
     )
     trace = {k: options[k] for k in TRACE_OPTIONS if options.get(k)}
-    return WriteSpec(collection, fields, overrides, trace)
+    documents = options.get("documents", "false").lower() == "true"
+    return WriteSpec(collection, fields, overrides, trace, documents)
 
 
 def spec_to_options(spec: WriteSpec) -> list[tuple[str, str]]:
@@ -122,7 +124,8 @@ def spec_to_options(spec: WriteSpec) -> list[tuple[str, str]]:
     if fields.metadata_fields is not None:
         options.append(("metadata_fields", ",".join(fields.metadata_fields)))
     trace = [(k, v) for k, v in spec.trace.items() if k in TRACE_OPTIONS]
-    return options + trace + list(_dotted(spec.overrides))
+    documents = [("documents", "true")] if spec.documents else []
+    return options + trace + documents + list(_dotted(spec.overrides))
 
 
 @dataclass
@@ -255,9 +258,13 @@ def ingest(
     id_field: str | None = "id",
     text_field: str = "text",
     metadata_fields: Sequence[str] | None = None,
+    documents: bool = False,
     **settings: Any,
 ) -> IngestReport:
     """Ingest ``df``: partition by id, encode, write through the data source, merge reports.
+
+    ``documents=True``: each row's text is a document, chunked and encoded in the write task
+    (``Collection.upsert_documents``), with no encode stage.
 
     At most ``distributed.max_writers`` partitions are written (the store's rate limit).
     ``settings`` are overrides as for :func:`vecstore.open_collection` (nested ones as dicts).
@@ -272,11 +279,13 @@ def ingest(
         metadata_fields=metadata_fields,
         **settings,
     )
+    spec = replace(spec, documents=documents)
     cfg = spec.settings()
     fields = spec.fields
     key = fields.id_field if isinstance(fields.id_field, str) else fields.text_field
     parts = cfg.distributed.max_writers or spark.sparkContext.defaultParallelism
-    encoded = _encode(df.repartition(parts, key), spec)
+    shuffled = df.repartition(parts, key)
+    encoded = shuffled if documents else _encode(shuffled, spec)
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "report.json"
         writer = encoded.write.format("vecstore").mode("append")
@@ -285,7 +294,7 @@ def ingest(
         writer.save()
         report = report_from_dict(json.loads(report_path.read_text()))
     report.duration_s = time.perf_counter() - started
-    return engine_encoded(report)
+    return report if documents else engine_encoded(report)
 
 
 def _dotted(settings: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
