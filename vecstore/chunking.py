@@ -32,6 +32,8 @@ DEFAULT_MAX_TOKENS = 256
 """Chunk size for encoders that do not say what their model reads."""
 ANCHOR_EVERY = 4
 """One paragraph in this many (by a hash of its text) starts a section of its own."""
+CHARS_PER_TOKEN = 3
+"""A section is at least this many characters per chunk token (about one chunk's worth)."""
 _WORD = re.compile(r"\w+|[^\w\s]")
 _PARAGRAPH = re.compile(r"\n[ \t]*\n\s*")
 
@@ -78,7 +80,7 @@ class Chunker:
     def pieces(self, text: str) -> list[Piece]:
         """The chunks of ``text``, in order; every character is in a span, a head or a tail."""
         spans: list[tuple[int, int]] = []
-        for start, end in sections(text):
+        for start, end in sections(text, self.max_tokens * CHARS_PER_TOKEN):
             found: Any = self._chunk(
                 text[start:end], self.max_tokens, self._count, offsets=True, overlap=self._overlap
             )
@@ -93,11 +95,17 @@ class Chunker:
         return out
 
 
-def sections(text: str) -> list[tuple[int, int]]:
-    """(start, end) of the text's sections: cut before paragraphs whose hash makes them anchors."""
+def sections(text: str, min_chars: int = 0) -> list[tuple[int, int]]:
+    """(start, end) of the text's sections: cut before paragraphs whose hash makes them anchors.
+
+    A section is at least ``min_chars`` long (about a chunk's worth), so that short paragraphs
+    are not each a chunk of their own.
+    """
     cuts = [0]
     for match in _PARAGRAPH.finditer(text):
         start = match.end()
+        if start - cuts[-1] < min_chars:
+            continue
         end = text.find("\n", start)
         first_line = text[start : end if end >= 0 else len(text)].strip()
         digest = hashlib.blake2b(first_line.encode(), digest_size=4).digest()
