@@ -13,6 +13,8 @@ all-MiniLM-L6-v2 (it reads 256 tokens):
 * scale: a grouped top 10 against an ungrouped one at --chunks records (random 384-d vectors,
   ten chunks to a document, precomputed), medians of --queries.
 
+Stores: numpy, qdrant (local mode), chroma (a `chroma run` server started here), pinecone (the
+loopback stand-in of integration_tests); Chroma and Pinecone refuse hybrid search.
 Usage: HF_HUB_OFFLINE=1 python benchmarks/bench_documents.py [--n 250] [--stores numpy,qdrant]
        [--chunks 1000000] [--queries 100]
 """
@@ -20,6 +22,7 @@ Usage: HF_HUB_OFFLINE=1 python benchmarks/bench_documents.py [--n 250] [--stores
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -33,7 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.long_docs import LongDoc, long_docs  # noqa: E402
-from vecstore import Collection, load_settings  # noqa: E402
+from integration_tests.pinecone_server import pinecone_server  # noqa: E402
+from integration_tests.servers import chroma_server  # noqa: E402
+from vecstore import CapabilityError, Collection, load_settings  # noqa: E402
 from vecstore.records import RecordBatch  # noqa: E402
 from vecstore.reserved import DOCUMENT_KEY  # noqa: E402
 
@@ -46,10 +51,38 @@ def metrics(ranked: list[list[str]], wanted: list[str]) -> tuple[float, float]:
     return sum(h > 0 for h in hits) / len(hits), sum(1 / h for h in hits if h) / len(hits)
 
 
+SERVERS: dict[str, Any] = {}
+"""Addresses of the servers started for the stores asked for (Chroma, the Pinecone stand-in)."""
+
+
 def settings(store: str, where: Path) -> Any:
     if store == "numpy":
         return load_settings(numpy={"path": str(where / "numpy")})
+    if store == "chroma":
+        host, port = SERVERS["chroma"]
+        return load_settings(backend="chroma", chroma={"host": host, "port": port})
+    if store == "pinecone":
+        return load_settings(
+            backend="pinecone", pinecone={"host": SERVERS["pinecone"], "api_key": "local"}
+        )
     return load_settings(backend="qdrant", qdrant={"path": str(where / "qdrant")})
+
+
+def ranked(col: Collection, docs: list[LongDoc], **options: Any) -> list[list[str]] | None:
+    """Each query's ranked ids (documents when grouped); None where the store refuses."""
+    try:
+        return [
+            [h.document_id or h.id for h in col.query(d.query, top_k=K, **options)] for d in docs
+        ]
+    except CapabilityError:
+        return None
+
+
+def row(store: str, stored: str, search: str, found: list[list[str]] | None, ids: list[str]) -> str:
+    if found is None:
+        return f"| {store} | {stored} | {search} | refused | |"
+    r, m = metrics(found, ids)
+    return f"| {store} | {stored} | {search} | {r:.3f} | {m:.3f} |"
 
 
 def quality(store: str, docs: list[LongDoc], where: Path) -> list[str]:
@@ -59,9 +92,8 @@ def quality(store: str, docs: list[LongDoc], where: Path) -> list[str]:
     with Collection("whole", settings=settings(store, where)) as col:
         col.upsert([d.text for d in docs], ids=ids)
         for search in ("dense", "hybrid"):
-            ranked = [[h.id for h in col.query(d.query, top_k=K, search=search)] for d in docs]
-            r, m = metrics(ranked, wanted)
-            rows.append(f"| {store} | whole-text records | {search} | {r:.3f} | {m:.3f} |")
+            found = ranked(col, docs, search=search)
+            rows.append(row(store, "whole-text records", search, found, wanted))
         truncated = getattr(col.encoder, "truncated_total", 0)
     with Collection("docs", settings=settings(store, where)) as col:
         chunker = col.chunker()
@@ -73,17 +105,8 @@ def quality(store: str, docs: list[LongDoc], where: Path) -> list[str]:
         report = col.upsert_documents([d.text for d in docs], ids=ids)
         stored = time.perf_counter() - started
         for search in ("dense", "hybrid"):
-            ranked = [
-                [
-                    h.document_id or h.id
-                    for h in col.query(d.query, top_k=K, search=search, group_by="document")
-                ]
-                for d in docs
-            ]
-            r, m = metrics(ranked, wanted)
-            rows.append(
-                f"| {store} | documents ({report.chunks} chunks) | {search} | {r:.3f} | {m:.3f} |"
-            )
+            found = ranked(col, docs, search=search, group_by="document")
+            rows.append(row(store, f"documents ({report.chunks} chunks)", search, found, wanted))
         rows.append(
             f"| {store} | (cost) | chunking {chunking:.1f} s of upsert_documents {stored:.1f} s "
             f"= {chunking / (stored - chunking):.3f}x the rest | {truncated} of {len(docs)} "
@@ -155,8 +178,13 @@ def main() -> None:
     print(f"{len(docs)} manual pages, median {lengths[len(lengths) // 2]} characters")
     print("| store | stored as | search | doc recall@10 | MRR@10 |")
     print("|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        for store in args.stores.split(","):
+    stores = args.stores.split(",")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if "chroma" in stores:
+            SERVERS["chroma"] = stack.enter_context(chroma_server(Path(tmp)))
+        if "pinecone" in stores:
+            SERVERS["pinecone"] = stack.enter_context(pinecone_server(384))[0]
+        for store in stores:
             for row in quality(store, docs, Path(tmp)):
                 print(row, flush=True)
         if args.chunks:
