@@ -164,3 +164,44 @@ def test_nowhere_to_write_is_a_config_error_and_memory_is_asked_for_by_name() ->
         col.upsert(["kept in this process"])
         assert col.count() == 1 and col.describe()["qdrant"] == ":memory:"
     assert not Path(":memory:").exists()  # not a directory of that name
+
+
+def test_grouped_dense_queries_are_qdrants_own_and_keep_plain_records(
+    memory_client: Any, store_path: Path
+) -> None:
+    from tests.conftest import make_collection
+    from tests.test_documents import document
+
+    spied: list[str] = []
+    grouped_call = memory_client.query_points_groups
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        spied.append(kwargs["group_by"])
+        return grouped_call(*args, **kwargs)
+
+    memory_client.query_points_groups = spy
+    qdrant = Collection(
+        "g", backend=QdrantBackend("g", client=memory_client), encoder=HashEncoder(DIM)
+    )
+    reference = make_collection(store_path, "g", DIM)
+    for col in (qdrant, reference):
+        col.upsert_documents(
+            [document(d, 12) for d in range(6)],
+            ids=[f"d{d}" for d in range(6)],
+            metadata=[{"even": d % 2 == 0} for d in range(6)],
+        )
+        col.upsert(
+            ["a plain record about the topic 3 and w7", "w7 w8 topic"],
+            ids=["plain", "other"],
+            metadata=[{"even": True}, {"even": False}],
+        )
+    for where in (None, {"even": True}):
+        got = qdrant.query("the topic is 3 w7", top_k=5, group_by="document", where=where)
+        want = reference.query("the topic is 3 w7", top_k=5, group_by="document", where=where)
+        assert [(h.document_id, h.id) for h in got] == [(h.document_id, h.id) for h in want]
+        assert [h.score for h in got] == pytest.approx([h.score for h in want], abs=1e-5)
+        assert {h.document_id or h.id for h in got} >= {"plain"}
+    with_vectors = qdrant.query("w7", top_k=3, group_by="document", with_vectors=True)
+    assert all(h.vector is not None for h in with_vectors)
+    assert spied == ["_vecstore_doc"] * 3
+    reference.close()

@@ -247,9 +247,7 @@ class Collection:
             with self._chunker_lock:
                 if self._chunker is None:
                     settings = self.chunking
-                    self._chunker = chunker_for(
-                        self.encoder, settings.max_tokens, settings.overlap
-                    )
+                    self._chunker = chunker_for(self.encoder, settings.max_tokens, settings.overlap)
         return self._chunker
 
     def clear(self) -> None:
@@ -321,8 +319,10 @@ class Collection:
         with scope.span("query", asked) as span:
             dim, encode = self.info.dimension, self.encode_query
             vector = encode(text) if text is not None else validation.query_vector(query, dim)
-            hits = [] if k == 0 else retrieval.run(
-                backend, p, vector, text, node, self._rerankers, with_vectors
+            hits = (
+                []
+                if k == 0
+                else retrieval.run(backend, p, vector, text, node, self._rerankers, with_vectors)
             )
             span.set({"vecstore.hits": len(hits)})
         scope.duration("vecstore.query.duration", started, "query")

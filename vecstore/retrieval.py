@@ -274,9 +274,13 @@ def grouped_stage(
     distinct documents are found or the store has no more: the first chunk of each document in
     a ranking is its best, and a document not in the ranking has no chunk above its end, so on
     a store that searches exactly the answer is exact. A record not cut from a document is a
-    group of its own.
+    group of its own. A store that groups natively does it for dense search in one request.
     """
     want = p.pool
+    grouper = backend.abilities.grouped
+    if p.search == "dense" and grouper is not None:  # the store groups (Qdrant)
+        found = grouper.grouped_query(vector, want, DOCUMENT_KEY, where, vectors)
+        return [Hit(h.id, h.score, h.text, h.metadata, h.vector, h.score, "dense") for h in found]
     depth = max(want * GROUP_DEPTH, MIN_FETCH)
     while True:
         deep = replace(p, top_k=depth, mmr=None, rerank=None, fetch_k=default_fetch(depth))

@@ -37,6 +37,7 @@ from vecstore.adapters.base import (
     Backend,
     Capabilities,
     Catalog,
+    GroupedSearch,
     HybridSearch,
     KeywordSearch,
     MatrixSource,
@@ -100,6 +101,7 @@ class Abilities:
 
     keyword: KeywordSearch | None
     hybrid: HybridSearch | None
+    grouped: GroupedSearch | None
     matrix: MatrixSource | None
     catalog: Catalog | None
     upgrade: Upgradable | None
@@ -114,6 +116,7 @@ class Abilities:
         return cls(
             ability(KeywordSearch),
             ability(HybridSearch),
+            ability(GroupedSearch),
             ability(MatrixSource),
             ability(Catalog),
             ability(Upgradable),

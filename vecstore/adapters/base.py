@@ -167,7 +167,6 @@ def fused_order(
     return [(key, fused[key]) for key in order]
 
 
-
 @runtime_checkable
 class HybridSearch(Protocol):
     """An optional ability: fuse the dense and keyword rankings in the store, in one request."""
@@ -179,6 +178,20 @@ class HybridSearch(Protocol):
 
         The fusion is :func:`rrf_term`'s, dense side first; each hit's
         ``score`` is its fused score, and it carries its vector.
+        """
+
+
+@runtime_checkable
+class GroupedSearch(Protocol):
+    """An optional ability: the best record of each group by dense score, grouped by the store."""
+
+    def grouped_query(
+        self, vector: Vectors, top_k: int, key: str, where: Filter | None, with_vectors: bool
+    ) -> list[Hit]:
+        """The ``top_k`` best groups, each as its best record's hit, best first.
+
+        Records holding the same str value of metadata ``key`` are one group; a record without
+        ``key`` is a group of its own. Exact where the store's dense search is exact.
         """
 
 

@@ -233,6 +233,42 @@ class QdrantBackend(NetworkBackend):
         ]
 
     @reads
+    def grouped_query(
+        self, vector: Vectors, top_k: int, key: str, where: Filter | None, with_vectors: bool
+    ) -> list[Hit]:
+        """Qdrant's grouped query for records with ``key``, merged with the best without it.
+
+        Qdrant leaves out points without the group key, where vecstore counts each as a group
+        of its own: a second, filtered query finds the best ``top_k`` of those, and the two
+        lists merge by score (a stable merge: grouped first among equal scores).
+        """
+        m = self.models
+        flt = compile_filter(m, where)
+        vectors: Any = [""] if with_vectors else False
+        groups = self.client.query_points_groups(
+            self.name,
+            group_by=key,
+            query=vector[0].tolist(),
+            query_filter=flt,
+            limit=top_k,
+            group_size=1,
+            with_payload=True,
+            with_vectors=vectors,
+        )
+        best = [g.hits[0] for g in groups.groups if g.hits]
+        alone = m.IsEmptyCondition(is_empty=m.PayloadField(key=key))
+        plain = self.client.query_points(
+            self.name,
+            query=vector[0].tolist(),
+            limit=top_k,
+            query_filter=m.Filter(must=[alone] if flt is None else [alone, flt]),
+            with_payload=True,
+            with_vectors=vectors,
+        ).points
+        merged = sorted([*best, *plain], key=lambda p: -float(p.score))[:top_k]
+        return [self._hit(p, clip_score(p.score), with_vectors) for p in merged]
+
+    @reads
     def keyword_query(
         self, terms: Terms, top_k: int, where: Filter | None, with_vectors: bool = False
     ) -> list[Hit]:

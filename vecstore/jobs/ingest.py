@@ -95,9 +95,7 @@ class _Run:
         self.target, self.report, self.dead, self.tag = target, report, dead, tag
         self.progress, self.watch = progress, watch
         self.writer = (
-            None
-            if report.dry_run or documents
-            else Writer(target, report, dead, progress, watch)
+            None if report.dry_run or documents else Writer(target, report, dead, progress, watch)
         )
 
     def moved(self) -> None:
