@@ -32,7 +32,7 @@ from vecstore.model_files import DEFAULT_MODEL
 
 DEFAULT_COLLECTION = "default"
 DEFAULT_CONFIG_FILE = "vecstore.toml"
-BackendName = Literal["numpy", "qdrant", "chroma", "pinecone"]
+BackendName = Literal["numpy", "qdrant", "chroma", "pinecone", "pgvector"]
 
 
 class _Section(BaseModel):
@@ -79,6 +79,25 @@ class PineconeSettings(_Section):
     host: str | None = None
     api_key: SecretStr | None = None
     namespace: str = ""
+
+
+class PgvectorSettings(_Section):
+    """PostgreSQL with pgvector, by ``dsn``: a libpq URI or key=value string.
+
+    The DSN may hold a password, so it is a secret: never shown.
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    dsn: SecretStr | None = None
+    schema_: str = Field(default="public", alias="schema", min_length=1, max_length=63)
+    """The schema holding vecstore's tables (created if missing)."""
+    index: Literal["hnsw", "exact"] = "hnsw"
+    """The vector index of collections vecstore creates: HNSW (approximate), or none (exact)."""
+    ef_search: int = Field(default=100, ge=1, le=1000)
+    """HNSW search breadth per query (pgvector's ``hnsw.ef_search``; its default is 40)."""
+    pool_size: int = Field(default=4, ge=1, le=100)
+    """Connections each open collection may hold at once."""
 
 
 class ChunkingSettings(_Section):
@@ -157,6 +176,7 @@ class Settings(BaseSettings):
     qdrant: QdrantSettings = QdrantSettings()
     chroma: ChromaSettings = ChromaSettings()
     pinecone: PineconeSettings = PineconeSettings()
+    pgvector: PgvectorSettings = PgvectorSettings()
     retry: RetrySettings = RetrySettings()
     distributed: DistributedSettings = DistributedSettings()
     telemetry: TelemetrySettings = TelemetrySettings()

@@ -27,6 +27,7 @@ BUILTIN_BACKENDS = {
     "qdrant": "vecstore.adapters.qdrant:QdrantBackend",
     "chroma": "vecstore.adapters.chroma:ChromaBackend",
     "pinecone": "vecstore.adapters.pinecone:PineconeBackend",
+    "pgvector": "vecstore.adapters.pgvector:PgvectorBackend",
 }
 K = TypeVar("K", bound=Hashable)
 INF = float("inf")
