@@ -126,7 +126,12 @@ def main() -> None:
                 "query keyword": [*query, "--search", "keyword"],
                 "query hybrid": [*query, "--search", "hybrid"],
                 "query --queries (100)": [
-                    *cli, "query", "--queries", str(queries_file(Path(tmp))), "--collection", name
+                    *cli,
+                    "query",
+                    "--queries",
+                    str(queries_file(Path(tmp))),
+                    "--collection",
+                    name,
                 ],
             }
             for command, argv in commands.items():
