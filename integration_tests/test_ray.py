@@ -40,7 +40,7 @@ def local_ray(failing_writes: Any) -> Iterator[None]:  # noqa: F811
 # Ray's part is the same on every store (each task's write path is Collection.ingest, which
 # every store's own suite and Spark's cover): each store is run under Ray once, NumPy (writers
 # taking turns on its file lock) under both paths.
-@pytest.mark.parametrize("store", ["numpy", "chroma"], indirect=True)
+@pytest.mark.parametrize("store", ["numpy", "chroma", "pgvector"], indirect=True)
 def test_ingest_is_exact_under_task_retries_and_reruns(
     store: dict[str, Any],  # noqa: F811
     failing_writes: Path,  # noqa: F811

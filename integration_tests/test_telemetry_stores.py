@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from integration_tests import framework_backends
+from integration_tests.conftest import postgres_for
 from integration_tests.framework_backends import MODES, backend_overrides
 from tests import otel
 from vecstore import Collection, HashEncoder, load_settings
@@ -20,9 +21,14 @@ pinecone = framework_backends.pinecone_fixture(DIM)
 
 @pytest.mark.parametrize("mode", MODES)
 def test_each_store_emits_the_same_spans(
-    mode: str, tmp_path: Path, chroma: tuple[str, int], pinecone: str
+    mode: str,
+    tmp_path: Path,
+    chroma: tuple[str, int],
+    pinecone: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    overrides: dict[str, Any] = backend_overrides(mode, tmp_path, chroma, pinecone)
+    postgres = postgres_for(request, mode)
+    overrides: dict[str, Any] = backend_overrides(mode, tmp_path, chroma, pinecone, postgres)
     settings = load_settings(**overrides)
     with otel.kept() as spans:
         col = Collection(f"tel-{mode}", encoder=HashEncoder(DIM), settings=settings)

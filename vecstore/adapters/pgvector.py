@@ -19,6 +19,8 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +67,7 @@ if TYPE_CHECKING:
     from vecstore.config import PgvectorSettings, Settings
 
 CONNECT_TIMEOUT_S = 10
+CONNECT_ATTEMPTS = 4
 COLUMNS = ("id", "embedding", "text", "metadata", "n_tokens", "terms", "weights")
 COPY_TYPES = ["text", "vector", "text", "jsonb", "int4", "int8[]", "float4[]"]
 
@@ -112,9 +115,12 @@ class PgvectorBackend(NetworkBackend):
         self.name = check_pg_name(collection)
         self._psycopg = require("psycopg", "psycopg[binary]", "pgvector")
         self._pool_mod = require("psycopg_pool", "psycopg-pool", "pgvector")
-        self._pgv = require("pgvector.psycopg", "pgvector", "pgvector")
+        self._pgv = require("pgvector.psycopg.vector", "pgvector", "pgvector")
         self.sql = require("psycopg.sql", "psycopg[binary]", "pgvector")
         self.jsonb = require("psycopg.types.json", "psycopg[binary]", "pgvector").Jsonb
+        self._typeinfo = require("psycopg.types", "psycopg[binary]", "pgvector").TypeInfo
+        self._vector_info: Any = None
+        self._staged: weakref.WeakSet[Any] = weakref.WeakSet()
         cfg: PgvectorSettings | None = settings.pgvector if settings is not None else None
         if cfg is None or cfg.dsn is None:
             raise ConfigError(
@@ -139,17 +145,49 @@ class PgvectorBackend(NetworkBackend):
     # -- connection ------------------------------------------------------------------------------
 
     def _configure(self, conn: Any) -> None:
-        self._pgv.register_vector(conn)
-        conn.execute("SELECT set_config('hnsw.ef_search', %s, false)", (str(self.cfg.ef_search),))
-        conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', false)")
-        conn.commit()
+        """A new pooled connection: the vector type known from the first (no round trip)."""
+        self._pgv.register_vector_info(conn, self._vector_info)
+
+    def _connection_class(self) -> Any:
+        """The Connection class: its ``connect`` tries again at once a few times.
+
+        A connection takes a few exchanges (TLS request, start-up) and a flaky network can
+        break any: without this, each broken attempt would cost the pool's own backoff
+        (1 s, then doubling), much slower than vecstore's retry of a failed call.
+        """
+        psycopg = self._psycopg
+
+        class Connection(psycopg.Connection):  # type: ignore[misc,name-defined]
+            @classmethod
+            def connect(cls, *args: Any, **kwargs: Any) -> Any:
+                for attempt in range(CONNECT_ATTEMPTS):
+                    try:
+                        return super().connect(*args, **kwargs)
+                    except psycopg.OperationalError:
+                        if attempt == CONNECT_ATTEMPTS - 1:
+                            raise
+                        time.sleep(0.05 * (attempt + 1))
+                raise AssertionError("unreachable")
+
+        return Connection
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        # Session settings travel in the start-up packet: no statement per connection.
+        options = f"-c hnsw.ef_search={self.cfg.ef_search} -c hnsw.iterative_scan=relaxed_order"
+        return {
+            "autocommit": True,  # a read is one statement, one round trip; writes say BEGIN
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": "vecstore",
+            "options": options,
+        }
 
     def _make_client(self) -> Any:
         return self._pool_mod.ConnectionPool(
             self._dsn,
             min_size=1,
             max_size=self.cfg.pool_size,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "vecstore"},
+            kwargs=self._connect_kwargs(),
+            connection_class=self._connection_class(),
             configure=self._configure,
             timeout=30.0,
             open=True,
@@ -158,20 +196,17 @@ class PgvectorBackend(NetworkBackend):
 
     def _connect_check(self) -> None:
         """One plain connection first: an unreachable server fails now, not in the pool."""
-        with self._psycopg.connect(
-            self._dsn, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True
-        ) as conn:
+        privilege = (
+            self._psycopg.errors.InsufficientPrivilege,
+            self._psycopg.errors.FeatureNotSupported,
+            self._psycopg.errors.UndefinedFile,
+        )
+        with self._connection_class().connect(self._dsn, **self._connect_kwargs()) as conn:
             with conn.transaction(), conn.cursor() as cur:
                 lock(cur)
-                ensure_extension(
-                    cur,
-                    (
-                        self._psycopg.errors.InsufficientPrivilege,
-                        self._psycopg.errors.FeatureNotSupported,
-                        self._psycopg.errors.UndefinedFile,
-                    ),
-                )
+                ensure_extension(cur, privilege)
                 ensure_registry(cur, self.sql, self.layout.schema)
+            self._vector_info = self._typeinfo.fetch(conn, "vector")
 
     @property
     def pool(self) -> Any:
@@ -306,11 +341,13 @@ class PgvectorBackend(NetworkBackend):
         stage = q.Identifier(self.layout.table + "_stage")
         cols = q.SQL(", ").join(q.Identifier(c) for c in COLUMNS)
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.execute(
-                q.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS").format(
-                    stage, t
+            if conn not in self._staged:  # a session's own table, emptied at each commit
+                cur.execute(
+                    q.SQL(
+                        "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS"
+                    ).format(stage, t)
                 )
-            )
+                self._staged.add(conn)
             with cur.copy(
                 q.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, cols)
             ) as copy:
@@ -344,7 +381,7 @@ class PgvectorBackend(NetworkBackend):
             return []
         check_strings(ids, [], metadata)
         q = self.sql
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(
                 q.SQL(
                     "UPDATE {} AS t SET metadata = v.m FROM unnest(%s::text[], %s::jsonb[]) "
@@ -365,7 +402,7 @@ class PgvectorBackend(NetworkBackend):
             condition, params = q.SQL("id = ANY(%s)"), [list(ids)]
         else:
             condition, params = compile_where(q, self.jsonb, where)
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(
                 q.SQL("DELETE FROM {} WHERE {}").format(self.layout.ident(q), condition), params
             )
