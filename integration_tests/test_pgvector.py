@@ -310,3 +310,60 @@ def test_migration_to_and_from_numpy_keeps_vectors_without_encoding(
     assert target.query("record about 3", top_k=5, search="hybrid")  # keyword data came along
     for col in (source, target, back):
         col.close()
+
+
+def test_writers_racing_on_the_same_ids_leave_whole_records(pg: PostgresServer) -> None:
+    """Copies that meet another writer's fresh row fall back to INSERT ... ON CONFLICT."""
+    import threading
+
+    from vecstore.adapters.pgvector import PgvectorBackend
+
+    name = unique("race")
+    cols = [pg_collection(pg.dsn, name) for _ in range(4)]
+    fallbacks: list[bool] = []
+    original = PgvectorBackend._copy_in
+
+    def spy(self: PgvectorBackend, batch: Any, *, staged: bool) -> None:
+        fallbacks.append(staged)
+        original(self, batch, staged=staged)
+
+    ids = [f"same-{i}" for i in range(300)]
+
+    def write(k: int) -> None:
+        for round_ in range(6):
+            tag = f"w{k}-r{round_}"
+            cols[k].upsert([tag] * len(ids), ids=ids, metadata=[{"tag": tag}] * len(ids))
+
+    PgvectorBackend._copy_in = spy  # type: ignore[method-assign]
+    try:
+        threads = [threading.Thread(target=write, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        PgvectorBackend._copy_in = original  # type: ignore[method-assign]
+    records = cols[0].get(ids)
+    assert len(records) == len(ids) and cols[0].count() == len(ids)
+    assert all(r.text == r.metadata["tag"] for r in records)  # each record one write, whole
+    assert len(fallbacks) >= 24
+    staged = [f for f in fallbacks if f]
+    print(f"{len(staged)} of {len(fallbacks) - len(staged)} direct copies fell back to ON CONFLICT")
+    for col in cols:
+        col.close()
+
+
+def test_the_staged_path_replaces_whole_records(pg: PostgresServer) -> None:
+    from vecstore.records import RecordBatch
+
+    col = pg_collection(pg.dsn, unique("staged"))
+    col.upsert(["old text"], ids=["a"], metadata=[{"old": 1}])
+    vector = HashEncoder(DIM).encode(["new text"])
+    col.backend.inner._copy_in(
+        RecordBatch(["a", "b"], np.vstack([vector, vector]), ["new text", None], [{"new": 2}, {}]),
+        staged=True,
+    )
+    got = {r.id: (r.text, r.metadata) for r in col.get(["a", "b"])}
+    assert got == {"a": ("new text", {"new": 2}), "b": (None, {})}
+    assert [h.id for h in col.query("new", top_k=5, search="keyword")] == ["a"]
+    col.close()

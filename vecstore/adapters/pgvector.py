@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vecstore import keywords
 from vecstore.adapters.base import Capabilities, CollectionSummary, StoreDescription
 from vecstore.adapters.common import clip_score, ordered, require
 from vecstore.adapters.network import NetworkBackend, reads, writes
+from vecstore.adapters.pgvector_copy import COLUMNS, check_strings, rows
+from vecstore.adapters.pgvector_copy import TYPES as COPY_TYPES
+from vecstore.adapters.pgvector_copy import register as register_arrays
 from vecstore.adapters.pgvector_errors import PostgresErrors
 from vecstore.adapters.pgvector_filters import compile_where
 from vecstore.adapters.pgvector_schema import (
@@ -50,7 +52,6 @@ from vecstore.errors import (
     CollectionNotFound,
     ConfigError,
     IncompatibleCollection,
-    InvalidInput,
 )
 from vecstore.filters import Filter
 from vecstore.keywords import Terms
@@ -68,34 +69,6 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT_S = 10
 CONNECT_ATTEMPTS = 4
-COLUMNS = ("id", "embedding", "text", "metadata", "n_tokens", "terms", "weights")
-COPY_TYPES = ["text", "vector", "text", "jsonb", "int4", "int8[]", "float4[]"]
-
-
-def check_strings(
-    batch_ids: Sequence[str], texts: Sequence[str | None], metas: Sequence[Metadata]
-) -> None:
-    """Refuse, naming the record and field, any string PostgreSQL cannot hold (NUL)."""
-    for i, rid in enumerate(batch_ids):
-        if "\x00" in rid:
-            raise InvalidInput(
-                "the id holds a NUL character, which PostgreSQL cannot store", record=i, field="id"
-            )
-        text = texts[i] if i < len(texts) else None
-        if text is not None and "\x00" in text:
-            raise InvalidInput(
-                "the text holds a NUL character, which PostgreSQL cannot store",
-                record=rid,
-                field="text",
-            )
-        for key, value in metas[i].items():
-            values = value if isinstance(value, list) else [value]
-            if "\x00" in key or any(isinstance(v, str) and "\x00" in v for v in values):
-                raise InvalidInput(
-                    "metadata holds a NUL character, which PostgreSQL cannot store",
-                    record=rid,
-                    field=f"metadata.{key.replace(chr(0), '?')}",
-                )
 
 
 def _where_of(conninfo: dict[str, Any]) -> str:
@@ -147,6 +120,7 @@ class PgvectorBackend(NetworkBackend):
     def _configure(self, conn: Any) -> None:
         """A new pooled connection: the vector type known from the first (no round trip)."""
         self._pgv.register_vector_info(conn, self._vector_info)
+        register_arrays(conn, self._vector_info.oid)
 
     def _connection_class(self) -> Any:
         """The Connection class: its ``connect`` tries again at once a few times.
@@ -332,48 +306,51 @@ class PgvectorBackend(NetworkBackend):
 
     @writes
     def upsert(self, batch: RecordBatch) -> None:
+        """One transaction a batch: the old versions deleted, the batch copied in (binary).
+
+        Copying into the table itself is several times faster than a staging table and
+        ``INSERT ... ON CONFLICT`` (bench_pgvector.py). A writer that stored one of these ids
+        between the delete and the copy makes the copy fail on the primary key: the batch
+        is then written again through a staging table with ``ON CONFLICT DO UPDATE``.
+        """
         if not len(batch):
             return
         check_strings(batch.ids, batch.texts, batch.metadata)
-        rows, terms, weights, lengths = keywords.documents(batch.texts)
-        bounds = np.searchsorted(rows, np.arange(len(batch) + 1))
+        unique = self._psycopg.errors.UniqueViolation
+        try:
+            self._copy_in(batch, staged=False)
+        except unique:
+            self._copy_in(batch, staged=True)
+
+    def _copy_in(self, batch: RecordBatch, *, staged: bool) -> None:
         q, t = self.sql, self.layout.ident(self.sql)
-        stage = q.Identifier(self.layout.table + "_stage")
         cols = q.SQL(", ").join(q.Identifier(c) for c in COLUMNS)
+        target = q.Identifier(self.layout.table + "_stage") if staged else t
         with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            if conn not in self._staged:  # a session's own table, emptied at each commit
+            if staged and conn not in self._staged:  # the session's own, emptied at commit
                 cur.execute(
                     q.SQL(
                         "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS"
-                    ).format(stage, t)
+                    ).format(target, t)
                 )
                 self._staged.add(conn)
-            with cur.copy(
-                q.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(stage, cols)
-            ) as copy:
+            if not staged:
+                cur.execute(q.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(t), (batch.ids,))
+            copy_sql = q.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(target, cols)
+            with cur.copy(copy_sql) as copy:
                 copy.set_types(COPY_TYPES)
-                for i, rid in enumerate(batch.ids):
-                    lo, hi = int(bounds[i]), int(bounds[i + 1])
-                    copy.write_row(
-                        (
-                            rid,
-                            batch.vectors[i],
-                            batch.texts[i],
-                            self.jsonb(batch.metadata[i]),
-                            int(lengths[i]),
-                            terms[lo:hi].astype(np.int64).tolist(),
-                            weights[lo:hi].tolist(),
-                        )
-                    )
-            updates = q.SQL(", ").join(
-                q.SQL("{} = EXCLUDED.{}").format(q.Identifier(c), q.Identifier(c))
-                for c in COLUMNS[1:]
-            )
-            cur.execute(
-                q.SQL(
-                    "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (id) DO UPDATE SET {}"
-                ).format(t, cols, cols, stage, updates)
-            )
+                for row in rows(batch):
+                    copy.write_row(row)
+            if staged:
+                updates = q.SQL(", ").join(
+                    q.SQL("{} = EXCLUDED.{}").format(q.Identifier(c), q.Identifier(c))
+                    for c in COLUMNS[1:]
+                )
+                cur.execute(
+                    q.SQL(
+                        "INSERT INTO {} ({}) SELECT {} FROM {} ON CONFLICT (id) DO UPDATE SET {}"
+                    ).format(t, cols, cols, target, updates)
+                )
 
     @writes
     def update_metadata(self, ids: Sequence[str], metadata: Sequence[Metadata]) -> list[str]:
@@ -503,16 +480,21 @@ class PgvectorBackend(NetworkBackend):
         q = self.sql
         condition, params = compile_where(q, self.jsonb, where)
         wanted = terms.astype(np.int64).tolist()
+        # Each CTE is computed once (MATERIALIZED): inlined, PostgreSQL would count the corpus
+        # and the document frequencies again for every candidate row.
         statement = q.SQL(
-            "WITH corpus AS (SELECT count(*)::float8 AS n FROM {t} WHERE n_tokens > 0), "
-            "idf AS (SELECT qt.term, ln(1 + (corpus.n - df.df + 0.5) / (df.df + 0.5)) AS idf "
+            "WITH corpus AS MATERIALIZED "
+            "(SELECT count(*)::float8 AS n FROM {t} WHERE n_tokens > 0), "
+            "idf AS MATERIALIZED (SELECT qt.term, "
+            "ln(1 + (corpus.n - df.df + 0.5) / (df.df + 0.5)) AS idf "
             "FROM unnest(%s::int8[]) AS qt(term) CROSS JOIN corpus CROSS JOIN LATERAL "
             "(SELECT count(*)::float8 AS df FROM {t} WHERE terms @> ARRAY[qt.term]) AS df), "
-            "scored AS (SELECT r.id, (SELECT sum(idf.idf * u.w) FROM unnest(r.terms, r.weights) "
-            "AS u(term, w) JOIN idf ON idf.term = u.term) AS score FROM {t} AS r "
-            "WHERE r.terms && %s::int8[] AND {w}) "
-            "SELECT {cols}, scored.score FROM scored JOIN {t} AS x USING (id) "
-            "ORDER BY scored.score DESC, id LIMIT %s"
+            "top AS MATERIALIZED (SELECT r.id, (SELECT sum(idf.idf * u.w) "
+            "FROM unnest(r.terms, r.weights) AS u(term, w) JOIN idf ON idf.term = u.term) "
+            "AS score FROM {t} AS r WHERE r.terms && %s::int8[] AND {w} "
+            "ORDER BY score DESC, r.id LIMIT %s) "
+            "SELECT {cols}, top.score FROM top JOIN {t} AS x USING (id) "
+            "ORDER BY top.score DESC, id"
         ).format(t=self.layout.ident(q), w=condition, cols=self._qualified(with_vectors))
         with self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(statement, [wanted, wanted, *params, top_k])
