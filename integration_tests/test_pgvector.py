@@ -367,3 +367,37 @@ def test_the_staged_path_replaces_whole_records(pg: PostgresServer) -> None:
     assert got == {"a": ("new text", {"new": 2}), "b": (None, {})}
     assert [h.id for h in col.query("new", top_k=5, search="keyword")] == ["a"]
     col.close()
+
+
+def test_the_cli_lists_counts_and_queries_without_creating_anything(
+    pg: PostgresServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from vecstore.cli import main
+
+    schema = f"cli_{uuid.uuid4().hex[:6]}"
+    for key, value in {
+        "VECSTORE_BACKEND": "pgvector",
+        "VECSTORE_PGVECTOR__DSN": pg.dsn,
+        "VECSTORE_PGVECTOR__SCHEMA": schema,
+        "VECSTORE_MODEL": f"hash:{DIM}",
+    }.items():
+        monkeypatch.setenv(key, value)
+    assert main(["list", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["collections"] == []  # and no schema made
+    import psycopg
+
+    with psycopg.connect(pg.dsn) as conn:
+        found = conn.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone()
+    assert found == (None,)
+    col = Collection("cli", encoder=HashEncoder(DIM), settings=load_settings())
+    col.upsert(["one about cats", "two about dogs"], ids=["1", "2"], metadata=[{"k": 1}, {"k": 2}])
+    col.close()
+    assert main(["count", "--collection", "cli", "--where", '{"k": 2}']) == 0
+    assert capsys.readouterr().out.strip() == "1"
+    assert main(["list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["collections"]
+    assert [(c["name"], c["count"]) for c in listed] == [("cli", 2)]
+    assert main(["query", "cats", "--collection", "cli", "--search", "keyword", "--json"]) == 0
+    assert [h["id"] for h in json.loads(capsys.readouterr().out)] == ["1"]

@@ -18,7 +18,8 @@ def test_services_pinned_to_the_client_versions() -> None:
     assert services["chroma"]["image"] == "chromadb/chroma:1.5.9"  # chromadb 1.5.9
     assert services["pinecone"]["image"].startswith("ghcr.io/pinecone-io/pinecone-index")
     assert services["pinecone"]["environment"]["DIMENSION"] == "384"
-    for name in ("qdrant", "chroma"):
+    assert services["postgres"]["image"].startswith("pgvector/pgvector:pg18")  # the tests' PG 18
+    for name in ("qdrant", "chroma", "postgres"):
         assert services[name]["healthcheck"]["test"][0] == "CMD"
 
 

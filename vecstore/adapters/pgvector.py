@@ -268,16 +268,24 @@ class PgvectorBackend(NetworkBackend):
 
     @reads
     def collections(self) -> list[CollectionSummary]:
+        """The registry's collections with their counts; none where vecstore never wrote.
+
+        Needs no open collection (``vecstore list``): one plain connection, nothing created.
+        """
         q = self.sql
         out = []
-        with self.pool.connection() as conn, conn.cursor() as cur:
+        registry = q.Identifier(self.layout.schema, REGISTRY)
+        connect = self._connection_class().connect
+        with connect(self._dsn, **self._connect_kwargs()) as conn, conn.cursor() as cur:
+            cur.execute("SELECT to_regclass(%s)", (registry.as_string(conn),))
+            if cur.fetchone()[0] is None:
+                return []
             cur.execute(
                 q.SQL("SELECT name, table_name, model, dimension FROM {} ORDER BY name").format(
-                    q.Identifier(self.layout.schema, REGISTRY)
+                    registry
                 )
             )
-            rows = cur.fetchall()
-            for name, table, model, dimension in rows:
+            for name, table, model, dimension in cur.fetchall():
                 cur.execute(
                     q.SQL("SELECT count(*) FROM {}").format(q.Identifier(self.layout.schema, table))
                 )
