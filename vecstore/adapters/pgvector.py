@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vecstore.adapters.base import Capabilities, CollectionSummary, StoreDescription
-from vecstore.adapters.common import clip_score, ordered, require
+from vecstore.adapters.common import check_compatible, clip_score, ordered, require
 from vecstore.adapters.network import NetworkBackend, reads, writes
 from vecstore.adapters.pgvector_copy import COLUMNS, check_strings, rows
 from vecstore.adapters.pgvector_copy import TYPES as COPY_TYPES
@@ -51,7 +51,6 @@ from vecstore.errors import (
     BackendError,
     CollectionNotFound,
     ConfigError,
-    IncompatibleCollection,
 )
 from vecstore.filters import Filter
 from vecstore.keywords import Terms
@@ -231,17 +230,7 @@ class PgvectorBackend(NetworkBackend):
         check_version(self.name, version)
         self.layout = Layout(self.layout.schema, table, dimension, index)
         stored = CollectionInfo(self.name, model, dimension, metric)
-        if (stored.model, stored.dimension, stored.metric) != (
-            info.model,
-            info.dimension,
-            info.metric,
-        ):
-            raise IncompatibleCollection(
-                f"pgvector collection {self.name!r} was written with model {model!r} (dimension "
-                f"{dimension}, {metric}); it cannot be opened with {info.model!r} (dimension "
-                f"{info.dimension}, {info.metric})"
-            )
-        self._version = version
+        check_compatible(f"pgvector collection {self.name!r}", stored, info)
         return stored
 
     def _registry_row(self, cur: Any) -> tuple[Any, ...] | None:
