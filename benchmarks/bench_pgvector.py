@@ -15,13 +15,13 @@ the bundled model and cached under .cache/bench/), metadata {"topic", "year", "b
   again with the HNSW index built while loading (its default).
 * latency: top 10 by a stored vector, unfiltered and under filters, through ``Collection.query``
   against the same SQL statement through psycopg on one connection (median of --queries).
-* recall@10 of HNSW at the default ef_search against exact (NumPy float64) top 10,
-  unfiltered and under the 1% filter (iterative index scans).
+* recall@10 of HNSW by ef_search (--ef) against exact (NumPy float64) top 10, unfiltered and
+  under the 1% filter (iterative index scans), with the median query time.
 * concurrency: 16 threads of mixed calls on one Collection: most connections the server saw
   from it, and the process's RSS growth.
 
 Usage: HF_HUB_OFFLINE=1 python benchmarks/bench_pgvector.py [--n 100000] [--queries 200]
-       [--dsn postgresql://...] [--skip-langchain]
+       [--dsn postgresql://...] [--skip-langchain] [--skip-ingest] [--ef 40,100,200,400]
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ K = 10
 LANGCHAIN_BATCH = 5000
 
 
-def collection(dsn: str, name: str, index: str, dim: int) -> Collection:
-    settings = load_settings(backend="pgvector", pgvector={"dsn": dsn, "index": index})
+def collection(dsn: str, name: str, index: str, dim: int, ef: int | None = None) -> Collection:
+    options: dict[str, Any] = {"dsn": dsn, "index": index}
+    if ef is not None:
+        options["ef_search"] = ef
+    settings = load_settings(backend="pgvector", pgvector=options)
     return Collection(name, encoder=HashEncoder(dim), settings=settings)
 
 
@@ -188,7 +191,8 @@ def latencies(
         f"{table} WHERE {condition} ORDER BY embedding <=> %s LIMIT %s) SELECT * FROM found "
         "ORDER BY d + 0, id"
     )
-    options = "-c hnsw.ef_search=100 -c hnsw.iterative_scan=relaxed_order"
+    ef = load_settings().pgvector.ef_search  # what the collection's connections use
+    options = f"-c hnsw.ef_search={ef} -c hnsw.iterative_scan=relaxed_order"
     ours, raw = [], []
     with psycopg.connect(dsn, autocommit=True, options=options) as conn:
         register_vector(conn)
@@ -255,12 +259,35 @@ def concurrency(col: Collection, dsn: str, queries: np.ndarray) -> tuple[int, fl
     return most, (process.memory_info().rss - before) / 2**20
 
 
+def ingest_table(dsn: str, records: list[Any], matrix: np.ndarray, skip_langchain: bool) -> None:
+    print("| ingest (no vector index) | seconds | vecstore vs it |")
+    print("|---|---|---|")
+    ours = ingest_vecstore(dsn, "exact", records, matrix)
+    print(f"| vecstore Collection.upsert | {ours:.1f} | 1.00x |", flush=True)
+    hand = ingest_copy(dsn, records, matrix)
+    print(f"| hand-written binary COPY | {hand:.1f} | {hand / ours:.2f}x |", flush=True)
+    layout = ingest_copy_layout(dsn, records, matrix)
+    print(
+        f"| COPY of vecstore's rows, made beforehand, into its layout | {layout:.1f} | "
+        f"{layout / ours:.2f}x |",
+        flush=True,
+    )
+    if not skip_langchain:
+        lc = ingest_langchain(dsn, records, matrix)
+        shown = f"{lc:.1f} | {lc / ours:.2f}x" if isinstance(lc, float) else f"{lc} |"
+        print(f"| langchain-postgres add_embeddings | {shown} |", flush=True)
+    hnsw = ingest_vecstore(dsn, "hnsw", records, matrix)
+    print(f"| vecstore, HNSW index built while loading | {hnsw:.1f} | |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--dsn")
     parser.add_argument("--skip-langchain", action="store_true")
+    parser.add_argument("--skip-ingest", action="store_true", help="search figures only")
+    parser.add_argument("--ef", default="40,100,200,400", help="ef_search values for recall")
     args = parser.parse_args()
     records = [(t, {**m, "bucket": i % 100}) for i, (t, m) in enumerate(combos(args.n))]
     matrix = encoded(combos(args.n), "records")
@@ -271,25 +298,8 @@ def main() -> None:
             tmp = stack.enter_context(tempfile.TemporaryDirectory())
             dsn = stack.enter_context(postgres_server(Path(tmp))).dsn
         print(f"{args.n} records, {matrix.shape[1]}-d, {args.queries} queries")
-        print("| ingest (no vector index) | seconds | vecstore vs it |")
-        print("|---|---|---|")
-        ours = ingest_vecstore(dsn, "exact", records, matrix)
-        print(f"| vecstore Collection.upsert | {ours:.1f} | 1.00x |", flush=True)
-        hand = ingest_copy(dsn, records, matrix)
-        print(f"| hand-written binary COPY | {hand:.1f} | {hand / ours:.2f}x |", flush=True)
-        layout = ingest_copy_layout(dsn, records, matrix)
-        print(
-            f"| COPY of vecstore's rows, made beforehand, into its layout | {layout:.1f} | "
-            f"{layout / ours:.2f}x |",
-            flush=True,
-        )
-        if not args.skip_langchain:
-            lc = ingest_langchain(dsn, records, matrix)
-            shown = f"{lc:.1f} | {lc / ours:.2f}x" if isinstance(lc, float) else f"{lc} |"
-            print(f"| langchain-postgres add_embeddings | {shown} |", flush=True)
-        hnsw = ingest_vecstore(dsn, "hnsw", records, matrix)
-        print(f"| vecstore, HNSW index built while loading | {hnsw:.1f} | |", flush=True)
-
+        if not args.skip_ingest:
+            ingest_table(dsn, records, matrix, args.skip_langchain)
         col = collection(dsn, f"bench-q-{uuid.uuid4().hex[:6]}", "hnsw", matrix.shape[1])
         col.upsert(
             [t for t, _ in records],
@@ -310,20 +320,29 @@ def main() -> None:
                 f"| {label} | {ours_q * 1e3:.2f} | {raw_q * 1e3:.2f} | {ours_q / raw_q:.2f}x |",
                 flush=True,
             )
-        print("\n| recall@10, HNSW, ef_search 100 | recall | full top 10 returned |")
-        print("|---|---|---|")
+        print("\n| HNSW ef_search | filter | recall@10 | full top 10 returned | median ms |")
+        print("|---|---|---|---|---|")
         buckets = np.array([m["bucket"] for _, m in records])
-        for label, where, mask in (
-            ("unfiltered", None, None),
-            ("bucket == 7 (1%)", {"bucket": 7}, buckets == 7),
-        ):
-            found, full = [], 0
-            for q in queries:
-                got = [h.id for h in col.query(q, top_k=K, where=where)]
-                truth = exact_top(matrix, q, mask)
-                found.append(len(set(got) & set(truth)) / len(truth))
-                full += len(got) == K
-            print(f"| {label} | {statistics.mean(found):.3f} | {full}/{len(queries)} |")
+        for ef in map(int, args.ef.split(",")):
+            reader = collection(dsn, col.name, "hnsw", matrix.shape[1], ef)
+            for label, where, mask in (
+                ("none", None, None),
+                ("bucket == 7 (1%)", {"bucket": 7}, buckets == 7),
+            ):
+                found, full, times = [], 0, []
+                for q in queries:
+                    started = time.perf_counter()
+                    got = [h.id for h in reader.query(q, top_k=K, where=where)]
+                    times.append(time.perf_counter() - started)
+                    truth = exact_top(matrix, q, mask)
+                    found.append(len(set(got) & set(truth)) / len(truth))
+                    full += len(got) == K
+                print(
+                    f"| {ef} | {label} | {statistics.mean(found):.3f} | {full}/{len(queries)} | "
+                    f"{statistics.median(times) * 1e3:.2f} |",
+                    flush=True,
+                )
+            reader.close()
         most, grown = concurrency(col, dsn, queries)
         print(
             f"\nconcurrency: 16 threads x 40 mixed calls on one Collection (pool_size 4): "
