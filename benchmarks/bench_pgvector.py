@@ -320,6 +320,14 @@ def main() -> None:
                 f"| {label} | {ours_q * 1e3:.2f} | {raw_q * 1e3:.2f} | {ours_q / raw_q:.2f}x |",
                 flush=True,
             )
+        texts = [t for t, _ in combos(args.queries, skip=args.n)]
+        for search in ("keyword", "hybrid"):
+            times = []
+            for text in texts:
+                started = time.perf_counter()
+                col.query(text, top_k=K, search=search)
+                times.append(time.perf_counter() - started)
+            print(f"| {search}, by the query's text | {statistics.median(times) * 1e3:.2f} | | |")
         print("\n| HNSW ef_search | filter | recall@10 | full top 10 returned | median ms |")
         print("|---|---|---|---|---|")
         buckets = np.array([m["bucket"] for _, m in records])
