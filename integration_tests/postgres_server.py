@@ -111,6 +111,11 @@ def main() -> None:
     data = Path(sys.argv[1] if len(sys.argv) > 1 else ".vecstore-postgres").resolve()
     data.mkdir(parents=True, exist_ok=True)
     port = int(sys.argv[2]) if len(sys.argv) > 2 else 5432
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # `kill` and `timeout` stop the server too
     with postgres_server(data, port) as server:
         print(f"export VECSTORE_PGVECTOR__DSN={server.dsn}", flush=True)
         print("PostgreSQL with pgvector is running; Ctrl-C stops it.", file=sys.stderr, flush=True)
