@@ -500,12 +500,7 @@ class PgvectorBackend(NetworkBackend):
             "ORDER BY score DESC, r.id LIMIT %s) "
             "SELECT {cols}, top.score FROM top JOIN {t} AS x USING (id) "
             "ORDER BY top.score DESC, id"
-        ).format(t=self.layout.ident(q), w=condition, cols=self._qualified(with_vectors))
+        ).format(t=self.layout.ident(q), w=condition, cols=self._select(with_vectors))
         with self.pool.connection() as conn, conn.cursor() as cur:
             cur.execute(statement, [wanted, wanted, *params, top_k])
             return [self._hit(r, float(r[-1]), with_vectors) for r in cur.fetchall()]
-
-    def _qualified(self, with_vectors: bool) -> Any:
-        q = self.sql
-        names = ["id", "text", "metadata"] + (["embedding"] if with_vectors else [])
-        return q.SQL(", ").join(q.Identifier("x", c) if c != "id" else q.SQL("id") for c in names)
